@@ -1,0 +1,69 @@
+import type { CrashReport } from '../console/types.ts';
+
+export type Verdict =
+  | 'reproduced'
+  | 'not-reproduced'
+  | 'boot-failed'
+  | 'skip'
+  | 'infra-error'
+  | 'interrupted';
+
+/** Identity of the kernel that ran. */
+export interface KernelIdentity {
+  tree: string | null;      // path of the user's tree, null for a given bzImage
+  commit: string | null;
+  buildKey: string | null;
+  patches: { file: string; sha256: string }[];
+  bzImage: string;
+  version?: string;         // "6.12.117" when known
+}
+
+export interface VcpuState {
+  cpu: number;
+  rip: string;              // hex
+  symbol: string | null;    // "mm_cid_get+0x11f/0x200"
+  source?: string | null;   // file:line when vmlinux + addr2line were at hand
+}
+
+export interface RunTimings {
+  startedAt: string;        // ISO
+  buildMs?: number;
+  bootToInitMs?: number | null;
+  workloadMs?: number | null;
+  detectMs?: number | null;     // from QEMU start to first detection
+  detectToExitMs?: number | null;
+  totalMs: number;
+}
+
+export interface WorkloadCounters {
+  spawns: number;
+  forks: number;
+  vforks: number;
+  threads: number;
+  accepts: number;
+  connects?: number;
+  heartbeats: number;
+}
+
+/** run.json: everything one run left, written atomically at the end. */
+export interface RunRecord {
+  schema: 'krepro.run/1';
+  id: string;
+  verdict: Verdict;
+  title: string | null;        // title of the first matching report
+  type: string | null;
+  report: CrashReport | null;
+  unrelated: { title: string; type: string }[];
+  signature: string | null;
+  detection: { kind: string; line: string; atMs: number } | null;
+  kernel: KernelIdentity;
+  qemu: { argv: string[]; append: string; accel: 'kvm' | 'tcg'; cpus: number; memoryMb: number };
+  host: { cores: number; kvm: boolean; vhostVsock: boolean; hostname?: undefined };
+  timings: RunTimings;
+  workload: WorkloadCounters | null;
+  vcpus: VcpuState[] | null;   // from QMP on a silent hang
+  selfTest: string | null;
+  durationSec: number;
+  error?: string;              // infra-error / skip reason
+  files: string[];             // artifacts beside run.json
+}
