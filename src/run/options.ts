@@ -1,0 +1,29 @@
+import type { BuildOptions, BuildResult } from '../build/types.ts';
+
+export type SelfTest = 'soft-lockup' | 'rcu-stall' | 'hung-task';
+
+/** Everything one run needs; defaults are applied in one place (resolveRunOptions). */
+export interface RunOptions {
+  build?: BuildOptions;          // build this kernel first ...
+  prebuilt?: BuildResult;        // ... or use this build (loop/bisect pass it) ...
+  kernel?: string;               // ... or boot this bzImage as given
+  cpus: number;                  // default 4
+  memoryMb: number;              // default 1024
+  durationSec: number;           // workload duration, default 60
+  threads?: number;              // workload threads, default 2 x cpus
+  accel: 'auto' | 'kvm' | 'tcg';
+  append?: string;               // added to the profile's command line
+  signature?: string | null;     // regex; only matching reports count
+  title?: string | null;         // exact title; only it counts
+  selfTest?: SelfTest | null;
+  hangTimeoutSec: number;        // silence => silent hang, default 60
+  bootTimeoutSec: number;        // no init banner => boot-failed, default 120
+  graceSec: number;              // keep reading after first detection, default 10
+  traceEvents?: string[] | null; // tracefs events to enable, null = profile default
+  traceBufferKb?: number;
+  resultsDir: string;            // parent of the run dir
+  runDir?: string;               // exact run dir (loops give one per run)
+  backend: 'qemu' | 'vng';
+  onLine?: (line: string) => void;  // console lines as they arrive
+  signal?: AbortSignal;
+}
