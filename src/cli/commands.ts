@@ -2,4 +2,6 @@ import type { CommandModule } from 'yargs';
 // Each command lives in its own file and exports a yargs CommandModule as
 // default. Register it here with one line per command.
 export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] = [
+  () => import('./build.ts'),
+  () => import('./doctor.ts'),
 ];

@@ -22,8 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(false);
   for (const m of mods) y.command(m.default);
   try {
-    const out = await y.parseAsync();
-    if (typeof (out as { __exit?: number }).__exit === 'number') code = (out as { __exit: number }).__exit;
+    await y.parseAsync();
     code = process.exitCode !== undefined && process.exitCode !== null ? Number(process.exitCode) : code;
   } catch (e) {
     if (isKreproError(e)) {

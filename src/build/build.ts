@@ -1,0 +1,232 @@
+import { mkdir, readFile, rename, writeFile, copyFile, readdir } from 'node:fs/promises';
+import { join, basename } from 'node:path';
+import { cpus } from 'node:os';
+import type { BuildOptions, BuildResult } from './types.ts';
+import { cacheRoot } from '../util/paths.ts';
+import { envError, skipError, usageError, KreproError } from '../util/errors.ts';
+import { exists, rmrf, sha256 } from '../util/fs.ts';
+import { acquireLock } from '../util/lock.ts';
+import { openTree, resolveCommit, checkoutCommit } from '../source/worktree.ts';
+import { loadPatches, applyPatches } from '../source/patches.ts';
+import { planConfig, requestedSymbols, parseDotConfig, fragmentsDigestText } from '../kconfig/fragments.ts';
+import { compareConfig, scanKconfig, explainMismatch } from '../kconfig/verify.ts';
+import { makeQuiet, mergeConfig, makeStreaming, compilerVersion, haveCcache, haveMake, copyBuildDir, type MakeEnv } from './make.ts';
+import {
+  buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, findSeed, evict, type BuildMeta,
+} from './cache.ts';
+import { progressTracker, firstCompilerErrors } from './progress.ts';
+
+const say = (opts: BuildOptions, message: string) => opts.progress?.({ phase: 'source', message });
+
+function resultFrom(dir: string, m: BuildMeta, cached: boolean, seconds: number): BuildResult {
+  return {
+    key: m.key,
+    cached,
+    seconds,
+    dir,
+    bzImage: join(dir, 'arch/x86/boot/bzImage'),
+    modules: join(dir, 'modinst'),
+    config: join(dir, '.config'),
+    systemMap: join(dir, 'System.map'),
+    vmlinux: join(dir, 'vmlinux'),
+    tree: m.repo,
+    commit: m.commit,
+    patches: m.patches,
+    kernelRelease: m.kernelRelease,
+    log: join(dir, 'build.log'),
+  };
+}
+
+/**
+ * Build (or find in the cache) the kernel described by `opts`:
+ * private checkout at the commit -> patches -> tinyconfig + fragments +
+ * olddefconfig -> verify -> make bzImage modules with ccache, seeded from
+ * the latest build of the same tree so only what changed is rebuilt.
+ */
+export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
+  const t0 = Date.now();
+  const cacheDir = opts.cacheDir ?? cacheRoot();
+  if (!(await haveMake())) throw envError('make is not installed: run scripts/setup (or apt-get install make gcc flex bison bc libelf-dev libssl-dev)');
+  const compiler = await compilerVersion();
+  if (compiler === 'gcc missing') throw envError('gcc is not installed: run scripts/setup');
+  const ccache = await haveCcache();
+
+  const plan = await planConfig(opts.profile ?? 'default', opts.configs ?? []);
+  const patches = await loadPatches([...plan.profilePatches, ...(opts.patches ?? [])]);
+  const tree = await openTree(opts.tree, cacheDir, (m) => say(opts, m));
+  const commit = await resolveCommit(tree, opts.commit);
+  const fragmentsText = fragmentsDigestText(plan.fragments);
+  const ik = inputKey({ commit, fragmentsText, patches, compiler });
+
+  const hit = await lookupInput(cacheDir, ik);
+  if (hit) {
+    const dir = join(buildsDir(cacheDir), hit);
+    const meta = (await readMeta(dir))!;
+    await touchUsed(dir);
+    return resultFrom(dir, meta, true, (Date.now() - t0) / 1000);
+  }
+
+  const treeLock = await acquireLock(join(cacheDir, 'locks', `tree-${tree.id}.lock`), {
+    onWait: (pid) => say(opts, `waiting for krepro pid ${pid}, which is using the checkout of ${tree.repo}`),
+    signal: opts.signal,
+  });
+  const stage = join(buildsDir(cacheDir), `.stage-${process.pid}-${Date.now()}`);
+  let partial: string | null = null;
+  try {
+    // Another krepro may have finished this very build while we waited.
+    const again = await lookupInput(cacheDir, ik);
+    if (again) {
+      const dir = join(buildsDir(cacheDir), again);
+      return resultFrom(dir, (await readMeta(dir))!, true, (Date.now() - t0) / 1000);
+    }
+    opts.progress?.({ phase: 'source', message: `checking out ${commit.slice(0, 12)} in ${tree.checkout}` });
+    await checkoutCommit(tree, commit);
+    if (patches.length) {
+      opts.progress?.({ phase: 'patch', message: `applying ${patches.map((p) => basename(p.file)).join(', ')}` });
+      await applyPatches(tree.checkout, patches);
+    }
+
+    // Configure in a stage dir to learn the final .config (and so the key).
+    opts.progress?.({ phase: 'config', message: `configuring: tinyconfig + ${plan.fragments.map((f) => f.name).join(' + ')}` });
+    await mkdir(stage, { recursive: true });
+    const env: MakeEnv = { src: tree.checkout, out: stage, cacheDir, ccache, jobs: opts.jobs ?? cpus().length };
+    const configText = await configure(env, plan.fragments, stage);
+    const warnings = await verifyConfig(tree.checkout, plan.fragments, configText);
+    for (const w of warnings) opts.progress?.({ phase: 'config', message: `warning: ${w}` });
+    const key = buildKey({ commit, configText, patches, compiler });
+    const dir = join(buildsDir(cacheDir), key);
+
+    const keyLock = await acquireLock(join(cacheDir, 'locks', `build-${key}.lock`), { signal: opts.signal });
+    try {
+      const existing = await readMeta(dir);
+      if (existing) {
+        await recordInput(cacheDir, ik, key);
+        await touchUsed(dir);
+        return resultFrom(dir, existing, true, (Date.now() - t0) / 1000);
+      }
+      partial = `${dir}.partial`;
+      await rmrf(partial);
+      const configSha = sha256(configText);
+      const seed = await findSeed(cacheDir, tree.id, configSha);
+      if (seed) {
+        opts.progress?.({ phase: 'make', message: `incremental: seeding from ${basename(seed)}` });
+        await copyBuildDir(seed, partial);
+        await rmrf(join(partial, '.krepro-build.json'));
+        await rmrf(join(partial, 'modinst'));
+        await writeFile(join(partial, 'build.log'), '');
+        await copyFile(join(stage, '.config'), join(partial, '.config'));
+      } else {
+        await rename(stage, partial);
+      }
+      const seedMeta = seed ? await readMeta(seed) : null;
+      const prevLines = await previousMakeLines(cacheDir, tree.id, !!seed);
+      const benv: MakeEnv = { ...env, out: partial };
+      const tracker = progressTracker(prevLines, (p) => opts.progress?.(p));
+      const logPath = join(partial, 'build.log');
+      const proc = makeStreaming(benv, ['bzImage', 'modules'], logPath, tracker.line, opts.signal);
+      const r = await proc;
+      if (opts.signal?.aborted) throw new KreproError('infra', 'build interrupted');
+      if (r.exitCode !== 0) {
+        const log = await readFile(logPath, 'utf8').catch(() => '');
+        if (/No space left on device/.test(log)) {
+          throw envError(`no space left on the cache disk while building (${cacheDir}): free space or set KREPRO_CACHE to a bigger disk`);
+        }
+        const failedLog = join(buildsDir(cacheDir), `failed-${key}.log`);
+        await copyFile(logPath, failedLog).catch(() => {});
+        const errs = firstCompilerErrors(log);
+        throw skipError(`build of ${commit.slice(0, 12)} failed (log: ${failedLog})${errs.length ? `: ${errs[0]}` : ''}`, errs.join('\n'));
+      }
+      await makeQuiet(benv, ['modules_install'], [`INSTALL_MOD_PATH=${join(partial, 'modinst')}`, 'INSTALL_MOD_STRIP=1']);
+      const kernelRelease = (await readFile(join(partial, 'include/config/kernel.release'), 'utf8')).trim();
+      const seconds = (Date.now() - t0) / 1000;
+      const meta: BuildMeta = {
+        key, inputKey: ik, treeId: tree.id, repo: tree.repo, commit, configSha,
+        patches: patches.map((p) => ({ file: p.file, sha256: p.sha256 })),
+        compiler, kernelRelease, finishedAt: new Date().toISOString(), seconds,
+        makeLines: tracker.count(), seededFrom: seedMeta ? seedMeta.key : null,
+      };
+      await writeMeta(partial, meta);
+      await rename(partial, dir);
+      partial = null;
+      await recordInput(cacheDir, ik, key);
+      await evict(cacheDir, dir).catch(() => []);
+      opts.progress?.({ phase: 'done', percent: 100, message: `built ${key} in ${seconds.toFixed(0)} s` });
+      return resultFrom(dir, meta, false, seconds);
+    } finally {
+      await keyLock.release();
+    }
+  } catch (e) {
+    if (e instanceof Error && (e as { code?: string }).code === 'ENOSPC') {
+      throw envError(`no space left on the cache disk (${cacheDir}): free space or set KREPRO_CACHE to a bigger disk`);
+    }
+    throw e;
+  } finally {
+    if (partial) await rmrf(partial);
+    await rmrf(stage);
+    await treeLock.release();
+  }
+}
+
+async function configure(env: MakeEnv, fragments: { name: string; text: string }[], stage: string): Promise<string> {
+  try {
+    await makeQuiet(env, ['tinyconfig']);
+  } catch (e) {
+    throw skipError(`make tinyconfig failed in ${env.src}: ${String((e as { output?: string }).output ?? '').split('\n').slice(-3).join(' ')}`);
+  }
+  const fdir = join(stage, 'krepro-fragments');
+  await mkdir(fdir, { recursive: true });
+  const files: string[] = [];
+  let i = 0;
+  for (const f of fragments) {
+    const p = join(fdir, `${String(i++).padStart(2, '0')}-${f.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.config`);
+    await writeFile(p, f.text);
+    files.push(p);
+  }
+  await mergeConfig(env, files);
+  await makeQuiet(env, ['olddefconfig']);
+  return readFile(join(stage, '.config'), 'utf8');
+}
+
+/**
+ * Every symbol a fragment sets must hold that value. Symbols this tree does
+ * not know are warnings (fragments are shared across versions); known ones
+ * that Kconfig dropped stop the build, with their unmet dependencies.
+ */
+async function verifyConfig(src: string, fragments: Parameters<typeof requestedSymbols>[0], configText: string): Promise<string[]> {
+  const req = requestedSymbols(fragments);
+  const final = parseDotConfig(configText);
+  const mism = compareConfig(req, final);
+  if (!mism.length) return [];
+  const entries = await scanKconfig(src, new Set(mism.map((m) => m.symbol)));
+  const warnings: string[] = [];
+  const errors: string[] = [];
+  for (const m of mism) {
+    const entry = entries.get(m.symbol.replace(/^CONFIG_/, ''));
+    const text = explainMismatch(m, entry, final);
+    if (!entry) warnings.push(text);
+    else errors.push(text);
+  }
+  if (errors.length) {
+    throw usageError(`kconfig dropped ${errors.length} requested symbol(s), not building: ${errors.join(' | ')}`);
+  }
+  return warnings;
+}
+
+async function previousMakeLines(cacheDir: string, treeId: string, seeded: boolean): Promise<number | null> {
+  let names: string[] = [];
+  try {
+    names = await readdir(buildsDir(cacheDir));
+  } catch {
+    return null;
+  }
+  let best: BuildMeta | null = null;
+  for (const n of names) {
+    const m = await readMeta(join(buildsDir(cacheDir), n));
+    if (!m || m.treeId !== treeId || !!m.seededFrom !== seeded) continue;
+    if (!best || m.finishedAt > best.finishedAt) best = m;
+  }
+  if (best) return best.makeLines;
+  return seeded ? null : 2400; // a cold tiny 6.12 build prints about this many steps
+}
+
+export { exists };

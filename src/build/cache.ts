@@ -1,0 +1,153 @@
+import { readdir, readFile, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { sha256, exists, rmrf, writeJsonAtomic } from '../util/fs.ts';
+
+/**
+ * The build cache: <cache>/builds/<key>/ is a finished O= dir with
+ * .krepro-build.json; <cache>/builds/index/<inputKey> maps what the user
+ * asked for (commit, fragments, patches, compiler) to the key of the final
+ * .config, so asking again is answered without running make at all.
+ *
+ * Eviction: least recently used first, when more than KREPRO_MAX_BUILDS
+ * (default 8) finished builds exist or they take more than
+ * KREPRO_MAX_BUILD_GB (default 40) GiB. A tiny 6.12 build dir is ~0.6 GiB.
+ */
+export const RECIPE_VERSION = 'krepro-build/1';
+
+export interface BuildMeta {
+  key: string;
+  inputKey: string;
+  treeId: string;
+  repo: string;
+  commit: string;
+  configSha: string;
+  patches: { file: string; sha256: string }[];
+  compiler: string;
+  kernelRelease: string;
+  finishedAt: string;
+  seconds: number;
+  makeLines: number;
+  seededFrom: string | null;
+}
+
+export interface KeyInputs {
+  commit: string;
+  configText: string;
+  patches: { sha256: string }[];
+  compiler: string;
+}
+
+/** The build identity: commit, final .config, patch contents, compiler. */
+export function buildKey(k: KeyInputs): string {
+  return sha256(JSON.stringify([RECIPE_VERSION, k.commit, sha256(k.configText), k.patches.map((p) => p.sha256), k.compiler])).slice(0, 24);
+}
+
+/** What was asked for, before any make: answers repeat builds in milliseconds. */
+export function inputKey(k: { commit: string; fragmentsText: string; patches: { sha256: string }[]; compiler: string }): string {
+  return sha256(JSON.stringify([RECIPE_VERSION, k.commit, sha256(k.fragmentsText), k.patches.map((p) => p.sha256), k.compiler])).slice(0, 24);
+}
+
+export const buildsDir = (cacheDir: string) => join(cacheDir, 'builds');
+export const metaPath = (dir: string) => join(dir, '.krepro-build.json');
+
+export async function lookupInput(cacheDir: string, ik: string): Promise<string | null> {
+  try {
+    const key = (await readFile(join(buildsDir(cacheDir), 'index', ik), 'utf8')).trim();
+    if (await exists(metaPath(join(buildsDir(cacheDir), key)))) return key;
+  } catch {
+    /* not indexed */
+  }
+  return null;
+}
+
+export async function recordInput(cacheDir: string, ik: string, key: string): Promise<void> {
+  await mkdir(join(buildsDir(cacheDir), 'index'), { recursive: true });
+  await writeFile(join(buildsDir(cacheDir), 'index', ik), key + '\n');
+}
+
+export async function readMeta(dir: string): Promise<BuildMeta | null> {
+  try {
+    return JSON.parse(await readFile(metaPath(dir), 'utf8')) as BuildMeta;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeMeta(dir: string, m: BuildMeta): Promise<void> {
+  await writeJsonAtomic(metaPath(dir), m);
+}
+
+export async function touchUsed(dir: string): Promise<void> {
+  const now = new Date();
+  await utimes(metaPath(dir), now, now).catch(() => {});
+}
+
+export async function listBuilds(cacheDir: string): Promise<{ dir: string; meta: BuildMeta; usedMs: number }[]> {
+  const root = buildsDir(cacheDir);
+  let names: string[] = [];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const out = [];
+  for (const n of names) {
+    if (n === 'index' || n.startsWith('.') || n.endsWith('.partial') || n.endsWith('.lock')) continue;
+    const dir = join(root, n);
+    const meta = await readMeta(dir);
+    if (!meta) continue;
+    const st = await stat(metaPath(dir));
+    out.push({ dir, meta, usedMs: st.mtimeMs });
+  }
+  return out.sort((a, b) => b.usedMs - a.usedMs);
+}
+
+/** The most recent finished build of this tree, same .config preferred: the seed of an incremental build. */
+export async function findSeed(cacheDir: string, treeId: string, configSha: string): Promise<string | null> {
+  const all = (await listBuilds(cacheDir)).filter((b) => b.meta.treeId === treeId);
+  all.sort((a, b) => Date.parse(b.meta.finishedAt) - Date.parse(a.meta.finishedAt));
+  const same = all.find((b) => b.meta.configSha === configSha);
+  return (same ?? all[0])?.dir ?? null;
+}
+
+async function duBytes(dir: string): Promise<number> {
+  try {
+    const r = await execa('du', ['-sb', dir]);
+    return Number(r.stdout.split('\t')[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Pure policy: which builds to evict, given them newest-used first. */
+export function chooseEvictions(builds: { dir: string; bytes: number }[], keep: string, maxBuilds: number, maxBytes: number): string[] {
+  const out: string[] = [];
+  let count = 0;
+  let bytes = 0;
+  for (const b of builds) {
+    if (b.dir === keep) {
+      count++;
+      bytes += b.bytes;
+      continue;
+    }
+    if (count + 1 > maxBuilds || bytes + b.bytes > maxBytes) {
+      out.push(b.dir);
+      continue;
+    }
+    count++;
+    bytes += b.bytes;
+  }
+  return out;
+}
+
+export async function evict(cacheDir: string, keep: string, env = process.env): Promise<string[]> {
+  const maxBuilds = Number(env.KREPRO_MAX_BUILDS ?? 8);
+  const maxBytes = Number(env.KREPRO_MAX_BUILD_GB ?? 40) * 2 ** 30;
+  const builds = await listBuilds(cacheDir);
+  const sized = [];
+  for (const b of builds) sized.push({ dir: b.dir, bytes: await duBytes(b.dir) });
+  const victims = chooseEvictions(sized, keep, maxBuilds, maxBytes);
+  for (const v of victims) await rmrf(v);
+  return victims;
+}

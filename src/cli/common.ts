@@ -1,0 +1,56 @@
+import type { Argv } from 'yargs';
+import type { BuildOptions, BuildProgress } from '../build/types.ts';
+import { usageError } from '../util/errors.ts';
+
+/** Options shared by every command that builds a kernel. */
+export function buildOptions<T>(y: Argv<T>) {
+  return y
+    .option('tree', { type: 'string', describe: 'kernel git tree (default: Debian linux-source-6.12, unpacked into the cache)' })
+    .option('commit', { type: 'string', describe: 'revision to build (default: HEAD of the tree)' })
+    .option('profile', { type: 'string', default: 'default', describe: 'kconfig profile from kconfigs/profiles/' })
+    .option('config', { type: 'string', array: true, default: [] as string[], describe: 'extra fragment file or CONFIG_X=y item (repeatable)' })
+    .option('patch', { type: 'string', array: true, default: [] as string[], describe: 'patch to apply, mbox or diff (repeatable)' })
+    .option('jobs', { type: 'number', describe: 'make -j (default: number of cores)' });
+}
+
+export function toBuildOptions(a: { tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; jobs?: number }): BuildOptions {
+  if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || a.jobs < 1)) throw usageError(`--jobs ${a.jobs}: give a positive integer`);
+  return {
+    tree: a.tree ?? null,
+    commit: a.commit ?? null,
+    profile: a.profile ?? 'default',
+    configs: a.config ?? [],
+    patches: a.patch ?? [],
+    jobs: a.jobs,
+  };
+}
+
+/** Progress on stderr: a rewritten bar on a TTY, plain lines otherwise. */
+export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (p: BuildProgress) => void {
+  const tty = stream.isTTY;
+  let lastPlain = 0;
+  let lastPct = -1;
+  return (p) => {
+    if (p.phase !== 'make' || p.percent === undefined) {
+      if (tty) stream.write('\r\x1b[K');
+      if (p.message) stream.write(`krepro: ${p.message}\n`);
+      return;
+    }
+    const eta = p.etaSec !== undefined ? ` ETA ${fmtDur(p.etaSec)}` : '';
+    if (tty) {
+      const width = 30;
+      const fill = Math.round((p.percent / 100) * width);
+      stream.write(`\r\x1b[K[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(p.percent).padStart(3)}%${eta} ${(p.message ?? '').slice(0, 40)}`);
+    } else if (Date.now() - lastPlain > 30_000 || p.percent >= lastPct + 10) {
+      lastPlain = Date.now();
+      lastPct = p.percent;
+      stream.write(`krepro: build ${p.percent}%${eta}\n`);
+    }
+  };
+}
+
+export function fmtDur(sec: number): string {
+  if (sec < 90) return `${Math.round(sec)}s`;
+  const m = Math.floor(sec / 60);
+  return `${m}m${String(Math.round(sec % 60)).padStart(2, '0')}s`;
+}
