@@ -1,0 +1,105 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLoop, type LoopProgress } from '../../src/loop/loop.ts';
+import { parseDuration, formatDuration } from '../../src/loop/duration.ts';
+import type { RunOptions } from '../../src/run/options.ts';
+import type { BuildResult } from '../../src/build/types.ts';
+import { corpusRunner, CORPUS_LOGS } from './corpus-run.ts';
+
+const tmp = () => mkdtemp(join(tmpdir(), 'krepro-loop-'));
+
+describe('runLoop', () => {
+  it('builds once, gives every run its own dir and the prebuilt kernel, and keeps loop.json current', async () => {
+    const dir = await tmp();
+    const replay = corpusRunner();
+    const seen: Partial<RunOptions>[] = [];
+    let builds = 0;
+    const snapshots: number[] = [];
+    const fakeBuild = { key: 'k1', commit: 'c0ffee', tree: '/src/linux', kernelRelease: '6.12.117', patches: [] } as unknown as BuildResult;
+    const { record } = await runLoop(
+      { run: { cpus: 4 }, build: { profile: 'default' }, count: 6, dir, resultsDir: dir,
+        onProgress: async () => { snapshots.push(JSON.parse(await readFile(join(dir, 'loop.json'), 'utf8')).runs.length); } },
+      { build: async () => { builds++; return fakeBuild; }, run: async (o) => { seen.push(o); return replay(o); }, now: Date.now },
+    );
+    expect(builds).toBe(1);
+    expect(seen.every((o) => o.prebuilt === fakeBuild)).toBe(true);
+    expect(new Set(seen.map((o) => o.runDir)).size).toBe(6);
+    expect(seen.every((o) => o.runDir!.startsWith(join(dir, 'runs')))).toBe(true);
+    expect(record.status).toBe('done');
+    expect(record.config.commit).toBe('c0ffee');
+    expect(snapshots).toEqual([1, 2, 3, 4, 5, 6]);
+    const onDisk = JSON.parse(await readFile(join(dir, 'loop.json'), 'utf8'));
+    expect(onDisk.stats.runs).toBe(6);
+  });
+
+  it('--stop-on-first stops at the first reproduction', async () => {
+    const dir = await tmp();
+    // stress-trace.log has no stall; softlockup.log does.
+    const { record } = await runLoop(
+      { run: { kernel: '/x/bzImage' }, count: 10, stopOnFirst: true, dir, resultsDir: dir },
+      { build: async () => { throw new Error('unused'); }, run: corpusRunner(['stress-trace.log', 'stress-trace.log', 'softlockup.log']), now: Date.now },
+    );
+    expect(record.runs.map((r) => r.verdict)).toEqual(['not-reproduced', 'not-reproduced', 'reproduced']);
+    expect(record.status).toBe('stopped-on-first');
+  });
+
+  it('--until stops at the deadline and reports an ETA', async () => {
+    const dir = await tmp();
+    let clock = 1_000_000;
+    const progress: LoopProgress[] = [];
+    const replay = corpusRunner();
+    const { record } = await runLoop(
+      { run: { kernel: '/x/bzImage' }, untilSec: 100, dir, resultsDir: dir, onProgress: (p) => progress.push(p) },
+      { build: async () => { throw new Error('unused'); }, run: async (o) => { clock += 30_000; return replay(o); }, now: () => clock },
+    );
+    expect(record.runs).toHaveLength(4);       // 30, 60, 90, 120 s: the 4th starts before the deadline
+    expect(progress.map((p) => p.etaSec)).toEqual([70, 40, 10, 0]);
+    expect(progress[0].planned).toBeNull();
+  });
+
+  it('a thrown run is an infra error; three in a row stop the loop', async () => {
+    const dir = await tmp();
+    const { record } = await runLoop(
+      { run: { kernel: '/x/bzImage' }, count: 10, dir, resultsDir: dir },
+      { build: async () => { throw new Error('unused'); }, run: async () => { throw new Error('qemu-system-x86_64: cannot allocate memory'); }, now: Date.now },
+    );
+    expect(record.runs).toHaveLength(3);
+    expect(record.status).toBe('infra-error');
+    expect(record.stats.infraErrors).toEqual({ count: 3, messages: [{ message: 'qemu-system-x86_64: cannot allocate memory', count: 3 }] });
+    expect(record.stats.valid).toBe(0);
+    expect(record.stats.rate).toBeNull();
+  });
+
+  it('stats count real corpus reproductions', async () => {
+    const dir = await tmp();
+    const { record } = await runLoop(
+      { run: { kernel: '/x/bzImage' }, count: CORPUS_LOGS.length, dir, resultsDir: dir },
+      { build: async () => { throw new Error('unused'); }, run: corpusRunner(), now: Date.now },
+    );
+    // softlockup, rcustall, injected stall, hungtask print a stall; stress-trace and the silent hang do not
+    expect(record.stats.reproduced).toBe(4);
+    expect(record.stats.titles.map((t) => t.title).sort()).toEqual(['BUG: soft lockup', 'INFO: rcu detected stall', 'INFO: task hung']);
+    expect(record.stats.ttf.events).toBe(4);
+    expect(record.stats.ttf.censored).toBe(2);
+  });
+
+  it('asks for --count or --until', async () => {
+    await expect(runLoop({ run: {}, resultsDir: '/tmp' }, { build: async () => { throw new Error(); }, run: async () => { throw new Error(); }, now: Date.now })).rejects.toThrow(/--count N or --until/);
+  });
+});
+
+describe('durations', () => {
+  it.each([['90', 90], ['90s', 90], ['15m', 900], ['8h', 28800], ['1h30m', 5400], ['2d', 172800]])('%s = %i s', (s, n) => {
+    expect(parseDuration(s)).toBe(n);
+  });
+  it('rejects junk', () => {
+    for (const s of ['', 'abc', '5x', '1h 2']) expect(() => parseDuration(s)).toThrow(/duration/);
+  });
+  it('formats', () => {
+    expect(formatDuration(3725)).toBe('1h02m');
+    expect(formatDuration(250)).toBe('4m10s');
+    expect(formatDuration(12)).toBe('12s');
+  });
+});
