@@ -4,4 +4,7 @@ import type { CommandModule } from 'yargs';
 export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] = [
   () => import('./build.ts'),
   () => import('./doctor.ts'),
+  () => import('./loop.ts'),
+  () => import('./merge.ts'),
+  () => import('./history.ts'),
 ];

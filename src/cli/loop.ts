@@ -1,0 +1,119 @@
+import type { CommandModule } from 'yargs';
+import { resolve } from 'node:path';
+import { buildOptions, toBuildOptions, progressPrinter } from './common.ts';
+import { usageError } from '../util/errors.ts';
+import { resultsRoot } from '../util/paths.ts';
+import { runLoop, type LoopProgress } from '../loop/loop.ts';
+import { resolveShard } from '../loop/shard.ts';
+import { parseDuration, formatDuration } from '../loop/duration.ts';
+import { finishLoop } from '../loop/finish.ts';
+import { historyPath } from '../history/index.ts';
+import { pct } from '../loop/summary.ts';
+import type { RunOptions, SelfTest } from '../run/options.ts';
+
+interface Args {
+  tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; jobs?: number;
+  kernel?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
+  signature?: string; title?: string; 'self-test'?: SelfTest; results?: string; dir?: string;
+  count?: number; until?: string; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
+}
+
+/** The live progress line: rewritten in place on a TTY, plain lines otherwise. */
+export function progressLine(p: LoopProgress): string {
+  const total = p.planned !== null ? `/${p.planned}` : '';
+  const rate = p.valid ? `rate ${pct(p.rate)} [${pct(p.ci[0])}-${pct(p.ci[1])}]` : 'rate n/a';
+  const eta = p.etaSec !== null ? `, ETA ${formatDuration(p.etaSec)}` : '';
+  const last = p.last ? `, last ${p.last.verdict}` : '';
+  return `loop: ${p.done}${total} runs, ${p.reproduced} reproduced, ${rate}${eta}${last}`;
+}
+
+const cmd: CommandModule = {
+  command: 'loop',
+  describe: 'Build once and boot the kernel many times: reproduction rate, time to failure, history',
+  builder: (y) =>
+    buildOptions(y)
+      .option('kernel', { type: 'string', describe: 'boot this bzImage instead of building' })
+      .option('cpus', { type: 'number', describe: 'vCPUs per run (default 4)' })
+      .option('memory', { type: 'number', describe: 'guest memory in MB (default 1024)' })
+      .option('duration', { type: 'number', describe: 'workload seconds per run (default 60)' })
+      .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, describe: 'QEMU accelerator (default auto)' })
+      .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
+      .option('title', { type: 'string', describe: 'exact title that counts as reproduced' })
+      .option('self-test', { choices: ['soft-lockup', 'rcu-stall', 'hung-task'] as const, describe: 'provoke a real stall with test_lockup' })
+      .option('count', { type: 'number', describe: 'number of runs (over all shards)' })
+      .option('until', { type: 'string', describe: 'loop for this long, e.g. 8h or 1h30m' })
+      .option('stop-on-first', { type: 'boolean', default: false, describe: 'stop at the first reproduction' })
+      .option('shard', { type: 'string', describe: 'run shard K of N (K/N, 1-based); else from KREPRO_SHARD_INDEX/KREPRO_SHARD_COUNT, JOB_COMPLETION_INDEX or CI_NODE_INDEX/CI_NODE_TOTAL' })
+      .option('results', { type: 'string', describe: 'results dir (default KREPRO_RESULTS or ./results)' })
+      .option('dir', { type: 'string', describe: 'exact loop dir (default <results>/loop-<time>-<id>)' })
+      .option('history', { type: 'boolean', default: true, describe: 'record the loop in <results>/history.jsonl (--no-history to skip)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+      .conflicts('count', 'until')
+      .conflicts('kernel', ['tree', 'commit']),
+  handler: async (argv) => {
+    const a = argv as unknown as Args;
+    if (a.count === undefined && a.until === undefined) throw usageError('say how long to loop: --count N or --until DURATION (e.g. --until 8h)');
+    if (a.kernel && (a.patch?.length || a.config?.length)) throw usageError('--patch and --config need a build; drop them or drop --kernel');
+    const results = resolve(a.results ?? resultsRoot());
+    const run: Partial<RunOptions> = { resultsDir: results };
+    if (a.kernel) run.kernel = resolve(a.kernel);
+    if (a.cpus !== undefined) run.cpus = a.cpus;
+    if (a.memory !== undefined) run.memoryMb = a.memory;
+    if (a.duration !== undefined) run.durationSec = a.duration;
+    if (a.accel) run.accel = a.accel;
+    if (a.signature) run.signature = a.signature;
+    if (a.title) run.title = a.title;
+    if (a['self-test']) run.selfTest = a['self-test'];
+    if (a.signature) {
+      try { new RegExp(a.signature); } catch (e) { throw usageError(`--signature is not a valid regex: ${(e as Error).message}`); }
+    }
+
+    const ac = new AbortController();
+    const onSig = () => ac.abort();
+    process.once('SIGINT', onSig);
+    process.once('SIGTERM', onSig);
+    const err = process.stderr;
+    const tty = !!err.isTTY;
+    let lastPlain = 0;
+    try {
+      const { dir, record } = await runLoop({
+        run,
+        build: a.kernel ? undefined : { ...toBuildOptions(a), progress: progressPrinter() },
+        count: a.count ?? null,
+        untilSec: a.until !== undefined ? parseDuration(a.until) : null,
+        stopOnFirst: a['stop-on-first'],
+        shard: resolveShard(a.shard),
+        dir: a.dir,
+        resultsDir: results,
+        signal: ac.signal,
+        onProgress: (p) => {
+          const line = progressLine(p);
+          if (tty) err.write(`\r\x1b[K${line.slice(0, (err.columns || 80) - 1)}`);
+          else if (Date.now() - lastPlain > 10_000 || p.planned === p.done || p.last?.verdict === 'reproduced') {
+            lastPlain = Date.now();
+            err.write(`krepro: ${line}\n`);
+          }
+        },
+        onDone: async (rec, d) => finishLoop(rec, d, a.history ? historyPath(results) : null),
+      });
+      if (tty) err.write('\n');
+      const s = record.stats;
+      if (a.json) {
+        process.stdout.write(JSON.stringify({ dir, id: record.id, status: record.status, shard: record.shard, stats: s }) + '\n');
+      } else {
+        process.stdout.write(
+          `${record.status}: ${s.reproduced} of ${s.valid} runs reproduced, rate ${pct(s.rate)} (95% CI ${pct(s.ci[0])}-${pct(s.ci[1])})` +
+          `${s.ttf.median !== null ? `, median time to failure ${formatDuration(s.ttf.median)}` : ''}\n` +
+          (s.infraErrors.count ? `${s.infraErrors.count} infra errors (see loop.json)\n` : '') +
+          `  ${dir}/loop.json\n  ${dir}/report.html\n`);
+      }
+      if (record.status === 'interrupted') process.exitCode = 130;
+      else if (record.status === 'infra-error') process.exitCode = 255;
+      else process.exitCode = s.reproduced > 0 ? 1 : 0;
+    } finally {
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
+    }
+  },
+};
+export default cmd;
