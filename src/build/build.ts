@@ -230,3 +230,28 @@ async function previousMakeLines(cacheDir: string, treeId: string, seeded: boole
 }
 
 export { exists };
+
+/**
+ * The build that `buildKernel(opts)` would return from the cache, found
+ * without side effects (no unpacking, no checkout, no make): for --dry-run.
+ */
+export async function peekBuild(opts: BuildOptions): Promise<BuildResult | null> {
+  try {
+    const cacheDir = opts.cacheDir ?? cacheRoot();
+    const { debianTreeDir } = await import('../source/debian.ts');
+    if (!opts.tree && !(await exists(join(debianTreeDir(cacheDir), '.git')))) return null;
+    const plan = await planConfig(opts.profile ?? 'default', opts.configs ?? []);
+    const patches = await loadPatches([...plan.profilePatches, ...(opts.patches ?? [])]);
+    const tree = await openTree(opts.tree, cacheDir);
+    const commit = await resolveCommit(tree, opts.commit);
+    const ik = inputKey({ commit, fragmentsText: fragmentsDigestText(plan.fragments), patches, compiler: await compilerVersion() });
+    const key = await lookupInput(cacheDir, ik);
+    if (!key) return null;
+    const dir = join(buildsDir(cacheDir), key);
+    const meta = await readMeta(dir);
+    return meta ? resultFrom(dir, meta, true, 0) : null;
+  } catch (e) {
+    if (e instanceof KreproError && e.kind === 'usage') throw e;
+    return null;
+  }
+}

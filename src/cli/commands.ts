@@ -7,4 +7,5 @@ export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] =
   () => import('./loop.ts'),
   () => import('./merge.ts'),
   () => import('./history.ts'),
+  () => import('./run.ts'),
 ];

@@ -49,6 +49,7 @@ export interface WorkloadCounters {
 export interface RunRecord {
   schema: 'krepro.run/1';
   id: string;
+  dir: string;                 // the run dir (absolute)
   verdict: Verdict;
   title: string | null;        // title of the first matching report
   type: string | null;

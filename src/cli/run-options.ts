@@ -1,0 +1,81 @@
+import type { Argv } from 'yargs';
+import type { RunOptions } from '../run/options.ts';
+import { buildOptions, toBuildOptions } from './common.ts';
+import { usageError } from '../util/errors.ts';
+
+/** Options of `krepro run`, shared by loop and bisect. */
+export function runOptions<T>(y: Argv<T>) {
+  return buildOptions(y)
+    .option('kernel', { type: 'string', describe: 'boot this bzImage instead of building' })
+    .option('cpus', { type: 'number', default: 4, describe: 'vCPUs (-smp)' })
+    .option('memory', { type: 'number', default: 1024, describe: 'guest memory in MB' })
+    .option('duration', { type: 'number', default: 60, describe: 'workload duration in seconds' })
+    .option('threads', { type: 'number', describe: 'workload threads (default 2 x vCPUs)' })
+    .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'KVM when usable, else multi-threaded TCG' })
+    .option('append', { type: 'string', describe: 'added to the kernel command line' })
+    .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
+    .option('title', { type: 'string', describe: 'exact title: only it counts as reproduced' })
+    .option('self-test', { choices: ['soft-lockup', 'rcu-stall', 'hung-task'] as const, describe: 'load test_lockup to cause that real condition' })
+    .option('hang-timeout', { type: 'number', default: 45, describe: 'seconds of silence that make a silent hang' })
+    .option('boot-timeout', { type: 'number', default: 120, describe: 'seconds to reach init' })
+    .option('grace', { type: 'number', default: 10, describe: 'seconds to keep reading after the first report' })
+    .option('trace', { type: 'string', array: true, describe: 'trace events to enable in the guest (e.g. mmcid:* sched:sched_switch)' })
+    .option('trace-buffer', { type: 'number', describe: 'trace buffer per CPU in KB' })
+    .option('results', { type: 'string', describe: 'results dir (default: results/ in the krepro checkout, or $KREPRO_RESULTS)' })
+    .option('backend', { choices: ['qemu', 'vng'] as const, default: 'qemu' as const, describe: 'boot with QEMU directly, or through virtme-ng' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'echo the console' });
+}
+
+type RunArgs = Record<string, unknown> & { kernel?: string; cpus: number; memory: number; duration: number; threads?: number; accel: 'auto' | 'kvm' | 'tcg'; append?: string; signature?: string; title?: string; 'self-test'?: RunOptions['selfTest']; 'hang-timeout': number; 'boot-timeout': number; grace: number; trace?: string[]; 'trace-buffer'?: number; results?: string; backend: 'qemu' | 'vng' };
+
+export function toRunOptions(a: RunArgs): Partial<RunOptions> {
+  if (a.signature && a.title) throw usageError('give --signature or --title, not both');
+  const b = toBuildOptions(a as Parameters<typeof toBuildOptions>[0]);
+  const wantsBuild = a.tree || a.commit || (a.patch as string[] | undefined)?.length || (a.config as string[] | undefined)?.length || (a.profile && a.profile !== 'default');
+  if (a.kernel && wantsBuild) throw usageError('--kernel boots a given bzImage: drop --tree/--commit/--patch/--config/--profile, or drop --kernel');
+  const traceEvents = a.trace?.flatMap((t) => t.split(',')).filter(Boolean);
+  return {
+    build: a.kernel ? undefined : b,
+    kernel: a.kernel,
+    cpus: a.cpus,
+    memoryMb: a.memory,
+    durationSec: a.duration,
+    threads: a.threads,
+    accel: a.accel,
+    append: a.append,
+    signature: a.signature ?? null,
+    title: a.title ?? null,
+    selfTest: a['self-test'] ?? null,
+    hangTimeoutSec: a['hang-timeout'],
+    bootTimeoutSec: a['boot-timeout'],
+    graceSec: a.grace,
+    traceEvents: traceEvents?.length ? traceEvents : null,
+    traceBufferKb: a['trace-buffer'],
+    resultsDir: a.results,
+    backend: a.backend,
+  };
+}
+
+/** SIGINT/SIGTERM abort the run (QEMU is stopped, run.json says interrupted). */
+export function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  let count = 0;
+  const h = (sig: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      process.stderr.write(`\nkrepro: ${sig}: stopping the guest and saving what was collected\n`);
+      ac.abort();
+    } else {
+      process.exit(255);
+    }
+  };
+  process.on('SIGINT', h);
+  process.on('SIGTERM', h);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', h);
+      process.off('SIGTERM', h);
+    },
+  };
+}

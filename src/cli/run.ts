@@ -1,0 +1,85 @@
+import type { CommandModule } from 'yargs';
+import { join } from 'node:path';
+import { runOptions, toRunOptions, abortOnSignals } from './run-options.ts';
+import { progressPrinter } from './common.ts';
+import { runKernel, resolveRunOptions, planRun } from '../run/run.ts';
+import { peekBuild } from '../build/build.ts';
+import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
+import type { RunRecord } from '../run/types.ts';
+import { cacheRoot } from '../util/paths.ts';
+
+const cmd: CommandModule = {
+  command: 'run',
+  describe: 'Build (or take) a kernel, boot it in QEMU with the stress workload, detect stalls, give a verdict',
+  builder: (y) =>
+    runOptions(y)
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print the QEMU and kernel command lines; build and boot nothing' })
+      .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+      .epilogue('Exit codes: 0 not reproduced, 1 reproduced, 125 cannot test (build failure, patch does not apply, boot failure), 255 usage or infrastructure error, so `git bisect run krepro run ...` works.'),
+  handler: async (a) => {
+    const args = a as unknown as Parameters<typeof toRunOptions>[0] & { json: boolean; 'dry-run': boolean; verbose: boolean };
+    const partial = toRunOptions(args);
+    if (args['dry-run']) {
+      await dryRun(partial, args.json);
+      return;
+    }
+    const { signal, dispose } = abortOnSignals();
+    const printer = progressPrinter();
+    try {
+      const rec = await runKernel({
+        ...partial,
+        build: partial.build ? { ...partial.build, progress: args.json ? undefined : printer } : undefined,
+        signal,
+        onLine: args.verbose ? (l) => process.stderr.write(l + '\n') : undefined,
+      });
+      print(rec, args.json);
+      process.exitCode = EXIT_FOR_VERDICT[rec.verdict];
+    } finally {
+      dispose();
+    }
+  },
+};
+
+function print(rec: RunRecord, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify({ verdict: rec.verdict, title: rec.title, type: rec.type, dir: runDirOf(rec), timings: rec.timings, unrelated: rec.unrelated, workload: rec.workload, error: rec.error ?? null, detection: rec.detection, vcpus: rec.vcpus }) + '\n');
+    return;
+  }
+  const t = rec.timings;
+  process.stdout.write(`verdict: ${rec.verdict}${rec.title ? `: ${rec.title}` : ''}\n`);
+  if (rec.error) process.stdout.write(`reason:  ${rec.error}\n`);
+  for (const u of rec.unrelated) process.stdout.write(`unrelated: ${u.title}\n`);
+  if (rec.workload) {
+    const w = rec.workload;
+    process.stdout.write(`workload: spawns=${w.spawns} forks=${w.forks} vforks=${w.vforks} threads=${w.threads} accepts=${w.accepts} heartbeats=${w.heartbeats}\n`);
+  }
+  const ms = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v / 1000).toFixed(1)} s`);
+  process.stdout.write(`timings: boot-to-init ${ms(t.bootToInitMs)}, detection ${ms(t.detectMs)}, detection-to-exit ${ms(t.detectToExitMs)}, total ${ms(t.totalMs)}\n`);
+  if (rec.vcpus) for (const v of rec.vcpus) process.stdout.write(`  CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` (${v.source})` : ''}\n`);
+  process.stdout.write(`results: ${runDirOf(rec)}\n`);
+}
+
+function runDirOf(rec: RunRecord): string {
+  return rec.dir;
+}
+
+async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: boolean): Promise<void> {
+  const o = resolveRunOptions(partial);
+  const build = o.build ? await peekBuild(o.build) : null;
+  const bzImage = o.kernel ?? build?.bzImage ?? '<bzImage: krepro build prints it>';
+  const { readFile } = await import('node:fs/promises');
+  const configText = build ? await readFile(build.config, 'utf8').catch(() => null) : null;
+  const runDir = join(o.resultsDir, '<run-id>');
+  const plan = await planRun(o, { bzImage, configText }, join(cacheRoot(), 'initramfs', '<initramfs>.cpio.gz'), runDir, '<tmp>', null);
+  if (json) {
+    process.stdout.write(JSON.stringify({ commands: [plan.argv], append: plan.append, accel: plan.accel }) + '\n');
+  } else {
+    process.stdout.write(`# kernel command line\n${plan.append}\n# QEMU\n${plan.argv.map(shellQuote).join(' ')}\n`);
+  }
+}
+
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export default cmd;

@@ -1,0 +1,469 @@
+import { mkdir, readFile, copyFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { join, resolve, basename } from 'node:path';
+import { cpus, tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pRetry, { AbortError } from 'p-retry';
+import type { RunOptions } from './options.ts';
+import type { RunRecord, VcpuState, Verdict } from './types.ts';
+import type { BuildResult } from '../build/types.ts';
+import type { CrashReport } from '../console/types.ts';
+import { buildKernel } from '../build/build.ts';
+import { buildInitramfs } from '../image/initramfs.ts';
+import { guestCmdline } from '../image/cmdline.ts';
+import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
+import { qemuArgv } from '../vm/qemu-args.ts';
+import { startQemu, qemuVersion, type QemuProcess } from '../vm/qemu.ts';
+import { Qmp, parseRegisters } from '../vm/qmp.ts';
+import { allocateCid } from '../vm/cid.ts';
+import { loadSystemMap, symbolize, addr2line } from '../vm/symbolize.ts';
+import { kvmUsable, vhostVsockUsable, freeBytes } from '../host/facts.ts';
+import { ConsoleMonitor } from './monitor.ts';
+import { classify } from '../console/classify.ts';
+import { extractFtraceDump } from '../trace/parse.ts';
+import { decide } from '../verdict/verdict.ts';
+import { writeJsonAtomic, exists, sha256File } from '../util/fs.ts';
+import { cacheRoot, resultsRoot } from '../util/paths.ts';
+import { KreproError, usageError, envError, isKreproError } from '../util/errors.ts';
+import { splitArtifacts } from './artifacts-channel.ts';
+import { pickHangFrame } from './silent.ts';
+
+export const RUN_DEFAULTS = {
+  cpus: 4,
+  memoryMb: 1024,
+  durationSec: 60,
+  accel: 'auto' as const,
+  hangTimeoutSec: 45,
+  bootTimeoutSec: 120,
+  graceSec: 10,
+  backend: 'qemu' as const,
+};
+
+/** Apply defaults in one place and reject nonsense before anything starts. */
+export function resolveRunOptions(o: Partial<RunOptions>): RunOptions {
+  const r: RunOptions = {
+    ...RUN_DEFAULTS,
+    resultsDir: resultsRoot(),
+    ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
+  } as RunOptions;
+  const posInt = (name: string, v: number, max: number) => {
+    if (!Number.isInteger(v) || v < 1 || v > max) throw usageError(`--${name} ${v}: give an integer from 1 to ${max}`);
+  };
+  posInt('cpus', r.cpus, 64);
+  posInt('memory', r.memoryMb, 1 << 20);
+  if (r.memoryMb < 128) throw usageError(`--memory ${r.memoryMb}: the guest needs at least 128 MB`);
+  posInt('duration', r.durationSec, 7 * 86400);
+  posInt('hang-timeout', r.hangTimeoutSec, 86400);
+  posInt('boot-timeout', r.bootTimeoutSec, 86400);
+  if (!(r.graceSec >= 0 && r.graceSec <= 3600)) throw usageError(`--grace ${r.graceSec}: give 0 to 3600 seconds`);
+  if (r.threads !== undefined && r.threads !== null) posInt('threads', r.threads, 4096);
+  if (!['auto', 'kvm', 'tcg'].includes(r.accel)) throw usageError(`--accel ${r.accel}: choose auto, kvm or tcg`);
+  if (r.signature) {
+    try {
+      new RegExp(r.signature);
+    } catch (e) {
+      throw usageError(`--signature is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  if ([r.build, r.prebuilt, r.kernel].filter(Boolean).length > 1) throw usageError('give either --kernel or --tree/--commit, not both');
+  return r;
+}
+
+export function newRunId(now = new Date()): string {
+  return `run-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+}
+
+/** What `--dry-run` prints and what a real run executes. */
+export interface RunPlan {
+  argv: string[];
+  append: string;
+  accel: 'kvm' | 'tcg';
+  vsockCid: number | null;
+}
+
+async function pickAccel(a: RunOptions['accel']): Promise<'kvm' | 'tcg'> {
+  const kvm = await kvmUsable();
+  if (a === 'kvm' && !kvm) throw envError('--accel kvm but /dev/kvm is not usable: use --accel tcg or enable KVM (krepro doctor)');
+  if (a === 'auto') return kvm ? 'kvm' : 'tcg';
+  return a;
+}
+
+export async function planRun(o: RunOptions, kernel: { bzImage: string; configText: string | null }, initrd: string, runDir: string, sockDir: string, vsockCid: number | null): Promise<RunPlan> {
+  const accel = await pickAccel(o.accel);
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const items = guestCmdline({
+    durationSec: o.durationSec,
+    threads: o.threads ?? null,
+    selfTest: o.selfTest ?? null,
+    traceEvents: o.traceEvents ?? null,
+    traceBufferKb: o.traceBufferKb ?? null,
+  });
+  const append = kernelCmdline({
+    accel,
+    hz: hzFromConfig(kernel.configText ?? ''),
+    tscKhz: tscKhzFromCpuinfo(cpuinfo),
+    selfTest: o.selfTest ?? null,
+    guestItems: items,
+    userAppend: o.append,
+  });
+  const argv = qemuArgv({
+    name: `krepro-${basename(runDir)}`,
+    accel,
+    cpus: o.cpus,
+    memoryMb: o.memoryMb,
+    kernel: kernel.bzImage,
+    initrd,
+    append,
+    artifactFile: join(runDir, 'artifacts.raw'),
+    qmpSocket: join(sockDir, 'qmp.sock'),
+    vsockCid,
+  });
+  return { argv, append, accel, vsockCid };
+}
+
+/**
+ * One run: kernel -> initramfs -> QEMU -> live detection -> verdict ->
+ * run.json. Never throws for what happens to the guest: every outcome is a
+ * verdict in run.json. Throws KreproError only for bad input found before
+ * the run dir exists.
+ */
+export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> {
+  const o = resolveRunOptions(input);
+  const t0 = Date.now();
+  const runDir = resolve(o.runDir ?? join(o.resultsDir, newRunId()));
+  try {
+    await mkdir(runDir, { recursive: true });
+    await writeFile(join(runDir, '.krepro-write-test'), '');
+    await rm(join(runDir, '.krepro-write-test'));
+  } catch (e) {
+    throw envError(`results dir ${runDir} is not writable (${(e as NodeJS.ErrnoException).code}): pass --results with a writable directory`);
+  }
+  const free = await freeBytes(runDir);
+  if (free !== null && free < 64 * 2 ** 20) throw envError(`only ${(free / 2 ** 20).toFixed(0)} MB free for results in ${runDir}: free space or pass --results elsewhere`);
+
+  const rec: RunRecord = {
+    schema: 'krepro.run/1',
+    id: basename(runDir),
+    dir: runDir,
+    verdict: 'interrupted',
+    title: null,
+    type: null,
+    report: null,
+    unrelated: [],
+    signature: o.signature ?? (o.title ? `title:${o.title}` : null),
+    detection: null,
+    kernel: { tree: null, commit: null, buildKey: null, patches: [], bzImage: o.kernel ?? '' },
+    qemu: { argv: [], append: '', accel: 'tcg', cpus: o.cpus, memoryMb: o.memoryMb },
+    host: { cores: cpus().length, kvm: await kvmUsable(), vhostVsock: await vhostVsockUsable() },
+    timings: { startedAt: new Date(t0).toISOString(), totalMs: 0 },
+    workload: null,
+    vcpus: null,
+    selfTest: o.selfTest ?? null,
+    durationSec: o.durationSec,
+    files: [],
+    error: 'run did not finish (killed, or still running)',
+  };
+  // Written first, so a run killed at any point is clearly marked.
+  await writeJsonAtomic(join(runDir, 'run.json'), rec);
+
+  const finish = async (verdict: Verdict, error?: string): Promise<RunRecord> => {
+    rec.verdict = verdict;
+    if (error) rec.error = error;
+    else delete rec.error;
+    rec.timings.totalMs = Date.now() - t0;
+    rec.files = (await listFiles(runDir)).filter((f) => f !== 'run.json');
+    await writeJsonAtomic(join(runDir, 'run.json'), rec);
+    return rec;
+  };
+
+  // 1. The kernel.
+  let build: BuildResult | null = o.prebuilt ?? null;
+  if (!build && !o.kernel) {
+    try {
+      const tb = Date.now();
+      build = await buildKernel({ ...(o.build ?? {}), signal: o.signal });
+      rec.timings.buildMs = Date.now() - tb;
+    } catch (e) {
+      if (o.signal?.aborted) return finish('interrupted', 'interrupted during the build');
+      if (isKreproError(e) && e.kind === 'skip') {
+        if (e.detail) await writeFile(join(runDir, 'skip-reason.txt'), e.detail + '\n');
+        return finish('skip', e.message);
+      }
+      if (isKreproError(e) && e.kind === 'usage') throw e;
+      return finish('infra-error', isKreproError(e) ? e.message : `build: ${(e as Error).message}`);
+    }
+  }
+  let configText: string | null = null;
+  if (build) {
+    rec.kernel = { tree: build.tree, commit: build.commit, buildKey: build.key, patches: build.patches, bzImage: build.bzImage, version: build.kernelRelease };
+    configText = await readFile(build.config, 'utf8').catch(() => null);
+    if (configText !== null) await writeFile(join(runDir, 'config'), configText);
+    for (const p of build.patches) await copyFile(p.file, join(runDir, `patch-${basename(p.file)}`)).catch(() => {});
+  } else {
+    const k = resolve(o.kernel!);
+    if (!(await exists(k))) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
+    rec.kernel = { tree: null, commit: null, buildKey: null, patches: [], bzImage: k };
+    const cfg = join(resolve(k, '..', '..', '..', '..'), '.config');
+    configText = await readFile(cfg, 'utf8').catch(() => null);
+    if (configText !== null) await writeFile(join(runDir, 'config'), configText);
+  }
+  if (o.signal?.aborted) return finish('interrupted', 'interrupted before boot');
+
+  // 2. The guest image.
+  let initrd: string;
+  try {
+    const img = await buildInitramfs({ modulesDir: build?.modules ?? null, kernelRelease: build?.kernelRelease, cacheDir: cacheRoot() });
+    initrd = img.path;
+  } catch (e) {
+    return finish('infra-error', `guest image: ${(e as Error).message}`);
+  }
+
+  // 3. QEMU, with retries for host-side start failures only.
+  if (!(await qemuVersion())) return finish('infra-error', 'qemu-system-x86_64 is missing: run scripts/setup (apt-get install qemu-system-x86)');
+  const sockDir = await mkdtemp(join(tmpdir(), 'krepro-'));
+  let cid: { cid: number; release: () => Promise<void> } | null = null;
+  try {
+    if (rec.host.vhostVsock) cid = await allocateCid(join(cacheRoot(), 'vsock-cids'));
+    const plan = await planRun(o, { bzImage: rec.kernel.bzImage, configText }, initrd, runDir, sockDir, cid?.cid ?? null);
+    rec.qemu = { argv: plan.argv, append: plan.append, accel: plan.accel, cpus: o.cpus, memoryMb: o.memoryMb };
+    await writeJsonAtomic(join(runDir, 'run.json'), rec);
+
+    const outcome = await pRetry(
+      async (attempt) => {
+        const res = await boot(o, plan, runDir, sockDir, build, t0);
+        if (res.startFailure && attempt < 3 && !o.signal?.aborted) throw new Error(res.startFailure);
+        return res;
+      },
+      { retries: 2, minTimeout: 1000, factor: 2, onFailedAttempt: () => {}, shouldRetry: () => !o.signal?.aborted },
+    ).catch((e) => (e instanceof AbortError ? null : { startFailure: (e as Error).message } as BootOutcome));
+
+    if (!outcome) return finish('interrupted');
+    Object.assign(rec.timings, outcome.timings ?? {});
+    rec.workload = outcome.counters ?? null;
+    rec.vcpus = outcome.vcpus ?? null;
+    rec.detection = outcome.detection ?? null;
+    if (outcome.startFailure) return finish('infra-error', `QEMU failed to start: ${outcome.startFailure}`);
+
+    const consoleText = await readFile(join(runDir, 'console.log'), 'utf8').catch(() => '');
+    const reports = safeClassify(consoleText);
+    const d = decide({
+      interrupted: !!o.signal?.aborted,
+      qemuStarted: true,
+      qemuExit: outcome.exit,
+      initSeen: outcome.initSeen,
+      workloadDone: outcome.workloadDone,
+      reports,
+      silentHang: outcome.silentHang,
+      signature: o.signature ?? null,
+      title: o.title ?? null,
+    });
+    rec.report = d.report;
+    rec.title = d.report?.title ?? null;
+    rec.type = d.report?.type ?? null;
+    rec.unrelated = d.unrelated;
+    await collectTrace(runDir, consoleText);
+    return finish(d.verdict, d.verdict === 'infra-error' || d.verdict === 'boot-failed' ? d.reason : undefined);
+  } catch (e) {
+    if (e instanceof KreproError && e.kind === 'usage') throw e;
+    return finish(o.signal?.aborted ? 'interrupted' : 'infra-error', (e as Error).message);
+  } finally {
+    await cid?.release();
+    await rm(sockDir, { recursive: true, force: true });
+  }
+}
+
+function safeClassify(text: string): CrashReport[] {
+  try {
+    return classify(text);
+  } catch {
+    return [];
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(dir)).filter((f) => !f.startsWith('.')).sort();
+}
+
+/** trace.txt: the guest's tracefs dump (artifact channel) or, on a stall, the ftrace dump cut from the console. */
+async function collectTrace(runDir: string, consoleText: string): Promise<void> {
+  const raw = await readFile(join(runDir, 'artifacts.raw'), 'utf8').catch(() => '');
+  const files = splitArtifacts(raw);
+  for (const [name, body] of Object.entries(files)) {
+    const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
+    await writeFile(join(runDir, safe === 'trace.txt' ? 'trace.txt' : `guest-${safe}`), body);
+  }
+  if (!files['trace.txt']) {
+    let dump: string | null = null;
+    try {
+      dump = extractFtraceDump(consoleText);
+    } catch {
+      dump = null;
+    }
+    if (dump) await writeFile(join(runDir, 'trace.txt'), dump);
+  }
+}
+
+interface BootOutcome {
+  startFailure?: string;
+  exit: { code: number | null; signal: string | null; byUs: boolean } | null;
+  initSeen: boolean;
+  workloadDone: boolean;
+  silentHang: CrashReport | null;
+  vcpus?: VcpuState[] | null;
+  counters?: RunRecord['workload'];
+  detection?: RunRecord['detection'];
+  timings?: Partial<RunRecord['timings']>;
+}
+
+/** Boot once and watch until the guest ends, is ended after a detection, or goes silent. */
+async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: string, build: BuildResult | null, t0: number): Promise<BootOutcome> {
+  const consolePath = join(runDir, 'console.log');
+  await writeFile(consolePath, '');
+  await writeFile(join(runDir, 'artifacts.raw'), '');
+  await rm(join(sockDir, 'qmp.sock'), { force: true });
+  const start = Date.now();
+  const mon = new ConsoleMonitor(start);
+  let stopReason: 'detected' | 'silent' | 'done' | 'boot-timeout' | 'deadline' | 'abort' | null = null;
+  let stopAt: number | null = null;
+  let byUs = false;
+  let q: QemuProcess | null = null;
+
+  const onLine = (line: string) => {
+    const now = Date.now();
+    o.onLine?.(line);
+    const det = mon.push(line, now);
+    if (det && stopAt === null) {
+      stopReason = 'detected';
+      stopAt = now + o.graceSec * 1000;
+    }
+  };
+  q = startQemu(plan.argv, consolePath, onLine);
+  let exitInfo: { code: number | null; signal: string | null; stderr: string } | null = null;
+  const exited = q.exited.then((e) => (exitInfo = e));
+
+  let silentHang: CrashReport | null = null;
+  let vcpus: VcpuState[] | null = null;
+  const deadline = start + (o.bootTimeoutSec + o.durationSec + 2 * o.hangTimeoutSec + 60) * 1000;
+  const stop = async () => {
+    byUs = true;
+    try {
+      const qmp = await Qmp.connect(join(sockDir, 'qmp.sock'), 1000);
+      await qmp.execute('quit', undefined, 2000);
+      qmp.close();
+    } catch {
+      /* fall through to kill */
+    }
+    await Promise.race([exited, sleep(3000)]);
+    q!.kill('SIGKILL');
+  };
+  const onAbort = () => {
+    stopReason = 'abort';
+  };
+  o.signal?.addEventListener('abort', onAbort);
+  try {
+    while (!exitInfo) {
+      await Promise.race([exited, sleep(250)]);
+      if (exitInfo) break;
+      const now = Date.now();
+      const s = mon.state;
+      if (stopReason === 'abort') {
+        await stop();
+        break;
+      }
+      if (stopReason === 'detected' && stopAt !== null && now >= stopAt) {
+        await stop();
+        break;
+      }
+      if (stopReason === 'detected') continue;
+      if (s.initAtMs === null && now - start > o.bootTimeoutSec * 1000) {
+        stopReason = 'boot-timeout';
+        await stop();
+        break;
+      }
+      if (s.initAtMs !== null && mon.silentFor(now) > o.hangTimeoutSec * 1000 && s.doneAtMs === null) {
+        stopReason = 'silent';
+        const r = await inspectSilentGuest(join(sockDir, 'qmp.sock'), build, o, () => mon.state.firstDetection !== null);
+        vcpus = r.vcpus;
+        silentHang = r.report;
+        // The NMI may have made the kernel print (and panic); give it the grace period.
+        if (!exitInfo) await Promise.race([exited, sleep(o.graceSec * 1000)]);
+        if (!exitInfo) await stop();
+        break;
+      }
+      if (s.doneAtMs !== null && now - s.doneAtMs > 30_000) {
+        // The workload ended but the guest did not power off.
+        stopReason = 'done';
+        await stop();
+        break;
+      }
+      if (now > deadline) {
+        stopReason = 'deadline';
+        await stop();
+        break;
+      }
+    }
+    await exited;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    q.kill('SIGKILL');
+  }
+  const exitAt = Date.now();
+  const e = exitInfo!;
+  const s = mon.state;
+  await writeFile(join(runDir, 'qemu-stderr.txt'), e.stderr).catch(() => {});
+  if (s.lines === 0 && !byUs && e.code !== 0) {
+    return { startFailure: e.stderr.trim().split('\n').pop() || `exit ${e.code ?? e.signal}`, exit: { ...e, byUs }, initSeen: false, workloadDone: false, silentHang: null };
+  }
+  const det = s.firstDetection;
+  return {
+    exit: { code: e.code, signal: e.signal, byUs },
+    initSeen: s.initAtMs !== null,
+    workloadDone: s.doneAtMs !== null,
+    silentHang,
+    vcpus,
+    counters: s.counters,
+    detection: det ? { kind: det.kind, line: det.line, atMs: det.atMs - start } : silentHang ? { kind: 'silent-hang', line: silentHang.title, atMs: exitAt - start } : null,
+    timings: {
+      bootToInitMs: s.initAtMs !== null ? s.initAtMs - start : null,
+      workloadMs: s.initAtMs !== null ? (s.doneAtMs ?? exitAt) - s.initAtMs : null,
+      detectMs: det ? det.atMs - start : null,
+      detectToExitMs: det ? exitAt - det.atMs : null,
+    },
+  };
+  void t0;
+}
+
+/**
+ * The guest printed nothing for --hang-timeout: every CPU may be spinning
+ * with interrupts off. Ask QEMU for each vCPU's RIP, symbolize it with
+ * System.map, then inject an NMI so the kernel can print its own
+ * backtraces (unknown_nmi_panic=1 turns that into a panic with the trace
+ * dump).
+ */
+async function inspectSilentGuest(qmpPath: string, build: BuildResult | null, o: RunOptions, kernelSpoke: () => boolean): Promise<{ vcpus: VcpuState[] | null; report: CrashReport | null }> {
+  let qmp: Qmp;
+  try {
+    qmp = await Qmp.connect(qmpPath, 3000);
+  } catch {
+    return { vcpus: null, report: null };
+  }
+  try {
+    const regs = parseRegisters(await qmp.hmp('info registers -a'));
+    const map = build ? await loadSystemMap(build.systemMap) : null;
+    const lines = build ? await addr2line(build.vmlinux, regs.map((r) => r.rip)) : regs.map(() => null);
+    const vcpus: VcpuState[] = regs.map((r, i) => ({ cpu: r.cpu, rip: r.rip, symbol: map ? symbolize(map, r.rip) : null, source: lines[i] }));
+    await qmp.execute('inject-nmi');
+    const report = kernelSpoke() ? null : pickHangFrame(vcpus, o.hangTimeoutSec);
+    return { vcpus, report };
+  } catch {
+    return { vcpus: null, report: null };
+  } finally {
+    qmp.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export { sha256File };

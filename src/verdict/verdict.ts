@@ -1,0 +1,76 @@
+import type { CrashReport } from '../console/types.ts';
+import type { Verdict } from '../run/types.ts';
+
+/**
+ * What a run means, as a pure function of what was observed. The rules:
+ * - interrupted by the user wins over everything (nothing is concluded);
+ * - a QEMU that failed to start, or died without the kernel saying
+ *   anything, is the host's fault: infra-error, never a kernel verdict;
+ * - a crash report (or a silent hang) that matches the signature is
+ *   `reproduced`; reports that do not match are kept as unrelated;
+ * - no init banner: boot-failed (the commit cannot be tested);
+ * - otherwise not-reproduced, but only if the workload ran to its end.
+ */
+export interface Observed {
+  interrupted: boolean;
+  qemuStarted: boolean;
+  qemuExit: { code: number | null; signal: string | null; byUs: boolean } | null;
+  initSeen: boolean;
+  workloadDone: boolean;
+  reports: CrashReport[];            // from classify() over the whole console
+  silentHang: CrashReport | null;    // synthesized from vCPU registers when the guest went silent
+  signature: string | null;          // regex source
+  title: string | null;              // exact title
+}
+
+export interface Decision {
+  verdict: Verdict;
+  report: CrashReport | null;
+  unrelated: { title: string; type: string }[];
+  reason: string;
+}
+
+export function matches(r: CrashReport, signature: string | null, title: string | null): boolean {
+  if (title) return r.title === title || r.altTitles.includes(title);
+  if (signature) {
+    let re: RegExp;
+    try {
+      re = new RegExp(signature);
+    } catch {
+      return false;
+    }
+    return re.test(r.title) || r.altTitles.some((t) => re.test(t));
+  }
+  return true;
+}
+
+export function decide(o: Observed): Decision {
+  const all = [...o.reports, ...(o.silentHang ? [o.silentHang] : [])];
+  const matching = all.filter((r) => matches(r, o.signature, o.title));
+  const unrelated = all.filter((r) => !matching.includes(r)).map((r) => ({ title: r.title, type: r.type }));
+  if (o.interrupted) {
+    return { verdict: 'interrupted', report: matching[0] ?? null, unrelated, reason: 'interrupted by signal' };
+  }
+  if (!o.qemuStarted) return { verdict: 'infra-error', report: null, unrelated, reason: 'QEMU did not start' };
+  if (matching.length) {
+    return { verdict: o.initSeen ? 'reproduced' : 'boot-failed', report: matching[0], unrelated, reason: o.initSeen ? 'matching report' : 'crashed before init' };
+  }
+  const ex = o.qemuExit;
+  const killedFromOutside = !!ex && !ex.byUs && (ex.signal !== null || (ex.code !== 0 && ex.code !== null));
+  if (killedFromOutside && !o.workloadDone && all.length === 0) {
+    return { verdict: 'infra-error', report: null, unrelated, reason: `QEMU exited unexpectedly (${ex!.signal ?? `code ${ex!.code}`})` };
+  }
+  if (!o.initSeen) return { verdict: 'boot-failed', report: null, unrelated, reason: all.length ? 'crashed before init' : 'no init banner' };
+  if (o.workloadDone) return { verdict: 'not-reproduced', report: null, unrelated, reason: unrelated.length ? 'only unrelated reports' : 'workload finished cleanly' };
+  if (all.length) return { verdict: 'not-reproduced', report: null, unrelated, reason: 'only unrelated reports' };
+  return { verdict: 'infra-error', report: null, unrelated, reason: 'workload did not finish and the kernel reported nothing' };
+}
+
+export const EXIT_FOR_VERDICT: Record<Verdict, number> = {
+  'not-reproduced': 0,
+  reproduced: 1,
+  'boot-failed': 125,
+  skip: 125,
+  'infra-error': 255,
+  interrupted: 255,
+};

@@ -1,0 +1,78 @@
+import type { SelfTest } from '../run/options.ts';
+
+/**
+ * The guest kernel command line, one documented item at a time. Defaults
+ * make a stall in the CID code show up within ~30 s and end the guest on its
+ * own with the evidence on the console:
+ *
+ * - console=ttyS0,115200        console on the first serial port (the
+ *                               second one, ttyS1, carries artifacts)
+ * - panic=-1                    reboot at once on panic; QEMU runs with
+ *                               -no-reboot, so a panic ends the VM
+ * - softlockup_panic=1          panic after the first soft lockup report...
+ * - softlockup_all_cpu_backtrace=1  ...with every CPU's stack first
+ * - sysctl.kernel.panic_on_rcu_stall=1  same for RCU stalls
+ * - hung_task_panic=1           and hung tasks
+ * - watchdog_thresh=10          soft lockup reported after 2 x 10 s
+ * - rcupdate.rcu_cpu_stall_timeout=21  RCU stall reported after 21 s
+ * - hung_task_timeout_secs=20   hung task reported after 20-40 s
+ * - ftrace_dump_on_oops         the trace buffer goes to the console on
+ *                               panic/oops: trace.txt is cut from there
+ * - unknown_nmi_panic=1         an NMI injected through QMP on a silent hang
+ *                               makes the kernel panic (and dump) too
+ * - nokaslr                     addresses match System.map
+ * - TCG only: highres=off and lpj=<host TSC kHz * 1000 / HZ>. Under TCG the
+ *   delay loop calibrates to random values, and an `hrtimer: interrupt took`
+ *   message written through the serial console touches the softlockup
+ *   watchdog and hid two 25 s lockups (../shared/docs/kernel-notes.md).
+ *   Under KVM neither trap applies and the kernel's own defaults are better.
+ *
+ * Self-tests use shorter thresholds that match the test_lockup parameters
+ * the guest init loads (watchdog_thresh=5, rcu 5 s, hung task 10 s).
+ */
+export interface CmdlineInput {
+  accel: 'kvm' | 'tcg';
+  hz: number;                    // CONFIG_HZ of the kernel
+  tscKhz: number | null;         // host TSC frequency
+  selfTest?: SelfTest | null;
+  guestItems: string[];          // krepro.* items for the guest init
+  profileAppend?: string[];      // from the profile (`@append` lines)
+  userAppend?: string;           // --append
+}
+
+export function kernelCmdline(i: CmdlineInput): string {
+  const items: string[] = [
+    'console=ttyS0,115200',
+    'panic=-1',
+    'softlockup_panic=1',
+    'softlockup_all_cpu_backtrace=1',
+    'sysctl.kernel.panic_on_rcu_stall=1',
+    'hung_task_panic=1',
+    'ftrace_dump_on_oops',
+    'unknown_nmi_panic=1',
+    'nokaslr',
+  ];
+  if (i.selfTest) {
+    items.push('watchdog_thresh=5', 'rcupdate.rcu_cpu_stall_timeout=5', 'hung_task_timeout_secs=10');
+  } else {
+    items.push('watchdog_thresh=10', 'rcupdate.rcu_cpu_stall_timeout=21', 'hung_task_timeout_secs=20');
+  }
+  if (i.accel === 'tcg') {
+    items.push('highres=off');
+    if (i.tscKhz && i.hz) items.push(`lpj=${Math.round((i.tscKhz * 1000) / i.hz)}`);
+  }
+  items.push(...(i.profileAppend ?? []), ...i.guestItems);
+  if (i.userAppend?.trim()) items.push(i.userAppend.trim());
+  return items.join(' ');
+}
+
+/** Host TSC frequency in kHz from /proc/cpuinfo text ("cpu MHz : 2096.060"). */
+export function tscKhzFromCpuinfo(text: string): number | null {
+  const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(text);
+  return m ? Math.round(Number(m[1]) * 1000) : null;
+}
+
+export function hzFromConfig(configText: string): number {
+  const m = /^CONFIG_HZ=(\d+)/m.exec(configText);
+  return m ? Number(m[1]) : 250;
+}
