@@ -1,0 +1,29 @@
+import type { CommandModule } from 'yargs';
+import { readFile } from 'node:fs/promises';
+import { analyzeText } from '../trace/analyze.ts';
+import { formatAnalysis } from '../trace/format.ts';
+import { usageError } from '../util/errors.ts';
+
+const cmd: CommandModule = {
+  command: 'analyze <trace>',
+  describe: 'Replay mmcid trace events per mm and report missed fixup walks, duplicate, leaked or exhausted CIDs',
+  builder: (y) =>
+    y.positional('trace', { type: 'string', describe: 'trace.txt, a tracefs trace, a console log or a mail quoting one' })
+      .option('json', { type: 'boolean', default: false, describe: 'print one JSON object: { anomalies, mms, totals, ... }' })
+      .option('cpus', { type: 'number', describe: 'CPU count for the users threshold (default: trace header #P:N, else highest CPU seen + 1)' }),
+  handler: async (argv) => {
+    const a = argv as unknown as { trace: string; json: boolean; cpus?: number };
+    if (a.cpus !== undefined && (!Number.isInteger(a.cpus) || a.cpus < 1)) throw usageError(`--cpus ${a.cpus}: give a positive integer`);
+    let text: string;
+    try {
+      text = await readFile(a.trace, 'utf8');
+    } catch (e) {
+      throw usageError(`cannot read ${a.trace}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give a trace file`);
+    }
+    const r = analyzeText(text, { cpus: a.cpus });
+    process.stdout.write(a.json ? JSON.stringify(r) + '\n' : formatAnalysis(r));
+    // Like a test verdict: 1 when the trace shows an anomaly, 0 when clean.
+    process.exitCode = r.anomalies.length ? 1 : 0;
+  },
+};
+export default cmd;

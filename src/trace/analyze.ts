@@ -1,0 +1,512 @@
+/**
+ * Replay mmcid trace events per mm (users, each task's CID, each CPU's CID,
+ * which CID bits are taken, fixup walks) and report what breaks the rules:
+ *
+ * - fixup-missed-task: a task that is an active user of the mm when a fixup
+ *   walk starts (not the walker) and is never visited by that walk;
+ * - cid-duplicate: one CID taken twice without a release, or held by two
+ *   tasks (or two CPUs) at once;
+ * - cid-leak: a CID bit still taken at the end when its last owner dropped
+ *   it without releasing it;
+ * - users-mismatch: an event's users count disagrees with the replay;
+ * - cid-exhausted: an allocation found every CID taken.
+ *
+ * Pure: takes parsed events, returns data. Nothing here reads files.
+ */
+import { parseTrace, type ParsedTrace, type TraceEvent, type TraceLine } from './parse.ts';
+import { decodeCid, describeCid, hex8 } from './cid.ts';
+
+export type AnomalyKind = 'fixup-missed-task' | 'cid-duplicate' | 'cid-leak' | 'users-mismatch' | 'cid-exhausted';
+
+export interface Anomaly {
+  kind: AnomalyKind;
+  mm: string;
+  pid?: number;
+  cid?: number;
+  cpu?: number;
+  /** Pid of the task that ran the fixup walk (fixup-missed-task). */
+  walker?: number;
+  /** Trace time (seconds) the anomaly is anchored at. */
+  time: number;
+  /** Evidence: the trace lines, in trace order. */
+  lines: string[];
+  lineNumbers: number[];
+  message: string;
+}
+
+/** How hard the trace exercised one mm (one incarnation of an mm address). */
+export interface MmExercise {
+  mm: string;
+  firstTime: number;
+  tasks: number;          // distinct pids that used the mm
+  maxUsers: number;
+  crossUp: number;        // users went from <= cpus to > cpus
+  crossDown: number;      // users went from > cpus to <= cpus
+  crossUpWithVfork: number;
+  crossDownWithVfork: number;
+  vforkChildren: number;  // tasks that left the mm by exec while others still used it
+  fixupWalks: number;     // v6.19+ only
+}
+
+export interface ExerciseTotals {
+  mms: number;
+  sharedMms: number;      // mms with 2 or more users at some point
+  maxUsers: number;
+  crossUp: number;
+  crossDown: number;
+  crossUpWithVfork: number;
+  crossDownWithVfork: number;
+  vforkChildren: number;
+  fixupWalks: number;
+}
+
+export interface TraceAnalysis {
+  /** Which MM CID design the values come from ('6.12': lazy per-CPU CIDs; '6.19': ownership modes). */
+  design: '6.12' | '6.19' | 'unknown';
+  cpus: number | null;
+  cpusSource: 'option' | 'header' | 'inferred' | 'none';
+  traceLines: number;
+  mmcidEvents: number;
+  rejectedLines: number;
+  anomalies: Anomaly[];
+  /** Mms with two or more users, or with an anomaly. */
+  mms: MmExercise[];
+  totals: ExerciseTotals;
+}
+
+export interface AnalyzeOptions {
+  /** CPU count for the threshold; else the trace header `#P:N`; else highest CPU seen + 1. */
+  cpus?: number;
+}
+
+interface Walk {
+  walker: number;
+  start: TraceLine;
+  startLive: Map<number, TraceLine>;
+  usersAtStart: number | null;
+  visited: number[];
+  visitedSet: Set<number>;
+  leftDuring: Set<number>;
+  lines: TraceLine[];
+}
+
+interface Slot {
+  cid: number;
+  get: TraceLine | null;              // the getcid that took it (null: inferred from a holder)
+  holders: Map<string, TraceLine>;    // 'task:73' | 'cpu:1' -> line that gave it the CID
+  lastDrop: { holder: string; line: TraceLine; since: TraceLine } | null;
+}
+
+interface Mm {
+  mm: string;
+  dead: boolean;
+  users: number | null;
+  live: Map<number, TraceLine>;
+  everUsers: Set<number>;
+  taskVal: Map<number, { raw: number; line: TraceLine }>;
+  cpuVal: Map<number, { raw: number; line: TraceLine }>;
+  slots: Map<number, Slot>;
+  walks: Map<number, Walk>;
+  exhausted: boolean;
+  reported: Set<string>;
+  childCid: Map<number, { raw: number; line: TraceLine }>;   // pid -> getcid that followed its user_add
+  stats: MmExercise;
+  anomalies: number;
+}
+
+const byLine = (a: TraceLine, b: TraceLine) => a.lineNo - b.lineNo;
+
+function evidence(lines: (TraceLine | null | undefined)[]): { lines: string[]; lineNumbers: number[] } {
+  const seen = new Map<number, TraceLine>();
+  for (const l of lines) if (l) seen.set(l.lineNo, l);
+  const sorted = [...seen.values()].sort(byLine);
+  return { lines: sorted.map((l) => l.text), lineNumbers: sorted.map((l) => l.lineNo) };
+}
+
+const t6 = (s: number) => `${s.toFixed(6)}s`;
+
+/** Which design printed these values. */
+function detectDesign(events: TraceEvent[]): TraceAnalysis['design'] {
+  let old = false;
+  let neu = false;
+  for (const e of events) {
+    if (e.kind === 'fixup_task') neu = true;
+    if (e.kind === 'getcid' || e.kind === 'putcid' || e.kind === 'task_update' || e.kind === 'cpu_update' || e.kind === 'fixup_task') {
+      const r = e.cid >>> 0;
+      if (r === 0xffffffff || (r & 0x80000000 && r !== 0x80000000)) old = true;
+      else if (r === 0x80000000 || (r & 0x60000000) !== 0) neu = true;
+    }
+  }
+  if (old && !neu) return '6.12';
+  if (neu && !old) return '6.19';
+  return 'unknown';
+}
+
+/**
+ * Tasks that left an mm by exec while other tasks still used it: vfork()
+ * children (or other CLONE_VM non-threads). A thread's exec first kills its
+ * siblings, so the old mm has no live user left when the exec completes.
+ */
+function classifyVforkChildren(events: TraceEvent[]): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
+  const live = new Map<string, Set<number>>();
+  const leftFrom = new Map<number, string>();   // pid -> mm it last left
+  for (const e of events) {
+    if (e.kind === 'user_add') {
+      const from = leftFrom.get(e.pid);
+      if (from !== undefined && from !== e.mm && (live.get(from)?.size ?? 0) > 0) {
+        let s = out.get(from);
+        if (!s) out.set(from, (s = new Set()));
+        s.add(e.pid);
+      }
+      leftFrom.delete(e.pid);
+      let l = live.get(e.mm);
+      if (!l) live.set(e.mm, (l = new Set()));
+      if (e.users === 1) l.clear();
+      l.add(e.pid);
+    } else if (e.kind === 'user_del') {
+      live.get(e.mm)?.delete(e.pid);
+      leftFrom.set(e.pid, e.mm);
+    } else if (e.kind === 'exit') {
+      leftFrom.delete(e.pid);
+    }
+  }
+  return out;
+}
+
+export function analyzeText(text: string, opts: AnalyzeOptions = {}): TraceAnalysis {
+  return analyzeTrace(parseTrace(text), opts);
+}
+
+export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): TraceAnalysis {
+  const { events } = parsed;
+  const design = detectDesign(events);
+  let cpus: number | null = null;
+  let cpusSource: TraceAnalysis['cpusSource'] = 'none';
+  if (opts.cpus && opts.cpus > 0) { cpus = opts.cpus; cpusSource = 'option'; }
+  else if (parsed.cpus) { cpus = parsed.cpus; cpusSource = 'header'; }
+  else if (parsed.maxCpu >= 0) { cpus = parsed.maxCpu + 1; cpusSource = 'inferred'; }
+  const exactUsers = design === '6.19';
+  const vforkOf = classifyVforkChildren(events);
+
+  const anomalies: Anomaly[] = [];
+  const finished: Mm[] = [];
+  const mms = new Map<string, Mm>();
+  const cpuCurr = new Map<number, { pid: number; line: TraceLine }>();
+  const pidCpu = new Map<number, { cpu: number; line: TraceLine }>();
+  const lastAddBy = new Map<number, { pid: number; mm: string }>();
+  let mmcidEvents = 0;
+
+  const newMm = (mm: string, line: TraceLine): Mm => ({
+    mm, dead: false, users: null, live: new Map(), everUsers: new Set(), taskVal: new Map(), cpuVal: new Map(),
+    slots: new Map(), walks: new Map(), exhausted: false, reported: new Set(), childCid: new Map(), anomalies: 0,
+    stats: {
+      mm, firstTime: line.time, tasks: 0, maxUsers: 0, crossUp: 0, crossDown: 0, crossUpWithVfork: 0,
+      crossDownWithVfork: 0, vforkChildren: vforkOf.get(mm)?.size ?? 0, fixupWalks: 0,
+    },
+  });
+
+  const report = (m: Mm, a: Omit<Anomaly, 'mm' | 'lines' | 'lineNumbers'>, ev: (TraceLine | null | undefined)[]) => {
+    m.anomalies++;
+    anomalies.push({ kind: a.kind, mm: m.mm, ...a, ...evidence(ev) } as Anomaly);
+  };
+
+  const getMm = (mm: string, line: TraceLine): Mm => {
+    let m = mms.get(mm);
+    if (!m) mms.set(mm, (m = newMm(mm, line)));
+    return m;
+  };
+
+  /** Where a pid's CID came from, for messages. */
+  const cidOfTask = (m: Mm, pid: number): { raw: number; line: TraceLine } | null => {
+    const tv = m.taskVal.get(pid);
+    if (tv && !decodeCid(tv.raw).unset) return tv;
+    const pc = pidCpu.get(pid);
+    if (pc && cpuCurr.get(pc.cpu)?.pid === pid) {
+      const cv = m.cpuVal.get(pc.cpu);
+      if (cv && !decodeCid(cv.raw).unset && cv.line.lineNo > pc.line.lineNo) return cv;
+    }
+    return m.childCid.get(pid) ?? tv ?? null;
+  };
+
+  const setHolder = (m: Mm, holder: string, raw: number, line: TraceLine) => {
+    const map = holder.startsWith('task:') ? m.taskVal : m.cpuVal;
+    const id = Number(holder.split(":")[1]);
+    const old = map.get(id);
+    const oldV = old ? decodeCid(old.raw) : null;
+    const newV = decodeCid(raw);
+    if (oldV && oldV.cid !== null && oldV.cid !== newV.cid) {
+      const s = m.slots.get(oldV.cid);
+      if (s && s.holders.has(holder)) {
+        const since = s.holders.get(holder)!;
+        s.holders.delete(holder);
+        if (s.holders.size === 0) s.lastDrop = { holder, line, since };
+      }
+    }
+    if (newV.cid !== null) {
+      let s = m.slots.get(newV.cid);
+      if (!s) m.slots.set(newV.cid, (s = { cid: newV.cid, get: null, holders: new Map(), lastDrop: null }));
+      if (!s.holders.has(holder)) s.holders.set(holder, line);
+    }
+    map.set(id, { raw, line });
+  };
+
+  const dropHolder = (m: Mm, holder: string, line: TraceLine) => {
+    const map = holder.startsWith('task:') ? m.taskVal : m.cpuVal;
+    if (map.has(Number(holder.split(":")[1]))) setHolder(m, holder, 0xffffffff, line);
+  };
+
+  /** Task-owned (plain) or CPU-owned values of the same CID held by two owners. */
+  const checkDuplicateOwner = (m: Mm, holder: string, raw: number, line: TraceLine) => {
+    const v = decodeCid(raw);
+    if (v.cid === null) return;
+    const isTask = holder.startsWith('task:');
+    const owns = (x: ReturnType<typeof decodeCid>) =>
+      isTask ? !x.onCpu && !x.transit && !x.lazy
+        : design === '6.12' ? true : x.onCpu && !x.transit;
+    if (!owns(v)) return;
+    const map = isTask ? m.taskVal : m.cpuVal;
+    const id = Number(holder.split(":")[1]);
+    for (const [other, ov] of map) {
+      if (other === id) continue;
+      const o = decodeCid(ov.raw);
+      if (o.cid !== v.cid || !owns(o)) continue;
+      if (isTask && !m.live.has(other) && m.everUsers.has(other)) continue;
+      const key = `dup:${holder}:${isTask ? 'task' : 'cpu'}:${other}:${v.cid}`;
+      if (m.reported.has(key)) continue;
+      m.reported.add(key);
+      const who = isTask ? 'pid' : 'CPU';
+      report(m, {
+        kind: 'cid-duplicate', cid: v.cid, ...(isTask ? { pid: id } : { cpu: id }), time: line.time,
+        message: `mm ${m.mm}: CID ${hex8(v.cid)} held by ${who} ${id} and ${who} ${other} at once: ` +
+          `${who} ${other} has it since ${t6(ov.line.time)}, ${who} ${id} got it at ${t6(line.time)}`,
+      }, [ov.line, line, m.slots.get(v.cid)?.get]);
+    }
+  };
+
+  const closeWalk = (m: Mm, w: Walk) => {
+    m.walks.delete(w.walker);
+    for (const [pid, addLine] of w.startLive) {
+      if (pid === w.walker || w.visitedSet.has(pid) || w.leftDuring.has(pid)) continue;
+      const held = cidOfTask(m, pid);
+      const v = held ? decodeCid(held.raw) : null;
+      const pc = pidCpu.get(pid);
+      const running = pc && cpuCurr.get(pc.cpu)?.pid === pid ? pc : null;
+      const visitedList = w.visited.join(', ');
+      const cidText = held && v && !v.unset ? ` holding ${describeCid(held.raw)} (since ${t6(held.line.time)})` : '';
+      report(m, {
+        kind: 'fixup-missed-task', pid, ...(v && v.cid !== null ? { cid: v.cid } : {}),
+        ...(running ? { cpu: running.cpu } : {}), walker: w.walker, time: w.start.time,
+        message: `mm ${m.mm}: the fixup walk pid ${w.walker} started at ${t6(w.start.time)}` +
+          (w.usersAtStart !== null ? ` (users=${w.usersAtStart})` : '') +
+          ` visited pids ${visitedList} but never pid ${pid}, an active user since ${t6(addLine.time)}` +
+          ` (added by pid ${addLine.pid} on CPU ${addLine.cpu})${cidText}` +
+          (running ? `, running on CPU ${running.cpu} since ${t6(running.line.time)}` : ''),
+      }, [addLine, held?.line, m.slots.get(v?.cid ?? -1)?.get, running?.line,
+        running ? m.cpuVal.get(running.cpu)?.line : null, ...w.lines]);
+    }
+  };
+
+  const closeWalksBy = (pid: number) => {
+    for (const m of mms.values()) {
+      const w = m.walks.get(pid);
+      if (w) closeWalk(m, w);
+    }
+  };
+
+  /** End of an mm incarnation (or of the trace): CIDs whose last owner dropped them unreleased. */
+  const finish = (m: Mm) => {
+    for (const w of [...m.walks.values()]) closeWalk(m, w);
+    for (const s of m.slots.values()) {
+      if (s.holders.size > 0 || !s.lastDrop) continue;
+      const d = s.lastDrop;
+      const [kind, id] = d.holder.split(':');
+      const who = kind === 'task' ? `pid ${id}` : `CPU ${id}`;
+      report(m, {
+        kind: 'cid-leak', cid: s.cid, ...(kind === 'task' ? { pid: Number(id) } : { cpu: Number(id) }), time: d.line.time,
+        message: `mm ${m.mm}: CID ${hex8(s.cid)} is still taken but nobody holds it: ${who} dropped it at ` +
+          `${t6(d.line.time)} (held since ${t6(d.since.time)}) and it was never released (no mmcid_putcid)` +
+          (s.get ? `; taken at ${t6(s.get.time)} by pid ${s.get.pid} on CPU ${s.get.cpu}` : ''),
+      }, [s.get, d.since, d.line]);
+    }
+    const st = m.stats;
+    st.tasks = m.everUsers.size;
+    finished.push(m);
+  };
+
+  const cross = (m: Mm, prev: number | null, now: number) => {
+    if (prev === null || cpus === null) return;
+    const vf = vforkOf.get(m.mm);
+    const vforkAlive = vf ? [...m.live.keys()].some((p) => vf.has(p)) : false;
+    if (prev <= cpus && now > cpus) { m.stats.crossUp++; if (vforkAlive) m.stats.crossUpWithVfork++; }
+    if (prev > cpus && now <= cpus) { m.stats.crossDown++; if (vforkAlive) m.stats.crossDownWithVfork++; }
+  };
+
+  const usersEvent = (m: Mm, e: { kind: 'user_add' | 'user_del'; pid: number; users: number; line: TraceLine }) => {
+    const prev = m.users;
+    if (e.kind === 'user_add') { m.live.set(e.pid, e.line); m.everUsers.add(e.pid); }
+    else m.live.delete(e.pid);
+    let bad: string | null = null;
+    if (exactUsers && prev !== null) {
+      const want = e.kind === 'user_add' ? prev + 1 : prev - 1;
+      if (e.users !== want) bad = `users=${e.users} but the replay expects ${want} (was ${prev})`;
+    } else if (e.users < m.live.size) {
+      bad = `users=${e.users} but ${m.live.size} tasks are active users in the replay (${[...m.live.keys()].join(', ')})`;
+    }
+    if (bad) {
+      const key = `users:${e.line.lineNo}`;
+      if (!m.reported.has(key)) {
+        m.reported.add(key);
+        report(m, {
+          kind: 'users-mismatch', pid: e.pid, time: e.line.time,
+          message: `mm ${m.mm}: ${e.kind === 'user_add' ? 'adding' : 'removing'} pid ${e.pid} at ${t6(e.line.time)}: ${bad}`,
+        }, [m.users !== null ? lastUsersLine.get(m) : null, e.line]);
+      }
+    }
+    cross(m, prev, e.users);
+    m.users = e.users;
+    lastUsersLine.set(m, e.line);
+    if (e.users > m.stats.maxUsers) m.stats.maxUsers = e.users;
+    for (const w of m.walks.values()) if (e.kind === 'user_del') w.leftDuring.add(e.pid);
+  };
+  const lastUsersLine = new WeakMap<Mm, TraceLine>();
+
+  for (const e of events) {
+    const line = e.line;
+    switch (e.kind) {
+      case 'switch':
+        cpuCurr.set(line.cpu, { pid: e.nextPid, line });
+        pidCpu.set(e.nextPid, { cpu: line.cpu, line });
+        continue;
+      case 'exit':
+        closeWalksBy(e.pid);
+        for (const m of mms.values()) {
+          if (m.live.has(e.pid)) m.live.delete(e.pid);
+          dropHolder(m, `task:${e.pid}`, line);
+        }
+        continue;
+      case 'fork':
+      case 'exec':
+        closeWalksBy(line.pid);
+        continue;
+      default:
+        break;
+    }
+    mmcidEvents++;
+    let m = getMm(e.mm, line);
+    if (e.kind !== 'getcid') lastAddBy.delete(line.pid);
+    switch (e.kind) {
+      case 'user_add': {
+        closeWalksBy(line.pid);
+        if (m.dead || (e.users === 1 && (m.users !== null || m.slots.size > 0))) {
+          finish(m);
+          mms.set(e.mm, (m = newMm(e.mm, line)));
+        }
+        usersEvent(m, e);
+        lastAddBy.set(line.pid, { pid: e.pid, mm: e.mm });
+        break;
+      }
+      case 'user_del': {
+        closeWalksBy(line.pid);
+        usersEvent(m, e);
+        dropHolder(m, `task:${e.pid}`, line);
+        if (e.users === 0) m.dead = true;
+        break;
+      }
+      case 'getcid': {
+        const v = decodeCid(e.cid);
+        const la = lastAddBy.get(line.pid);
+        lastAddBy.delete(line.pid);
+        if (v.unset) {
+          if (!m.exhausted) {
+            m.exhausted = true;
+            const held = [...m.slots.values()].sort((a, b) => a.cid - b.cid);
+            const desc = held.map((s) => `${s.cid}: ` + (s.holders.size
+              ? [...s.holders.keys()].map((h) => h.replace('task:', 'pid ').replace('cpu:', 'CPU ')).join('+')
+              : s.lastDrop ? `nobody (dropped by ${s.lastDrop.holder.replace('task:', 'pid ').replace('cpu:', 'CPU ')} at ${t6(s.lastDrop.line.time)}, never released)` : 'nobody'));
+            report(m, {
+              kind: 'cid-exhausted', pid: line.pid, cpu: line.cpu, time: line.time,
+              message: `mm ${m.mm}: pid ${line.pid} on CPU ${line.cpu} found every CID taken at ${t6(line.time)}` +
+                (cpus !== null ? ` (${held.length} taken in the replay, ${cpus} CPUs)` : '') +
+                (desc.length ? `; held: ${desc.join('; ')}` : ''),
+            }, [line, ...held.flatMap((s) => [s.get, s.lastDrop?.line])]);
+          }
+          break;
+        }
+        m.exhausted = false;
+        const c = v.cid!;
+        const s = m.slots.get(c);
+        if (s && s.get) {
+          const key = `double:${c}:${s.get.lineNo}`;
+          if (!m.reported.has(key)) {
+            m.reported.add(key);
+            report(m, {
+              kind: 'cid-duplicate', cid: c, pid: line.pid, cpu: line.cpu, time: line.time,
+              message: `mm ${m.mm}: CID ${hex8(c)} taken again at ${t6(line.time)} by pid ${line.pid} on CPU ${line.cpu} ` +
+                `without a release since pid ${s.get.pid} took it at ${t6(s.get.time)}`,
+            }, [s.get, line]);
+          }
+        }
+        if (s) { s.get = line; }
+        else m.slots.set(c, { cid: c, get: line, holders: new Map(), lastDrop: null });
+        if (la && la.mm === e.mm) m.childCid.set(la.pid, { raw: e.cid, line });
+        break;
+      }
+      case 'putcid': {
+        const v = decodeCid(e.cid);
+        if (v.cid !== null) m.slots.delete(v.cid);
+        m.exhausted = false;
+        break;
+      }
+      case 'task_update':
+        checkDuplicateOwner(m, `task:${e.pid}`, e.cid, line);
+        setHolder(m, `task:${e.pid}`, e.cid, line);
+        break;
+      case 'cpu_update':
+        checkDuplicateOwner(m, `cpu:${e.cpu}`, e.cid, line);
+        setHolder(m, `cpu:${e.cpu}`, e.cid, line);
+        break;
+      case 'fixup_task': {
+        let w = m.walks.get(line.pid);
+        if (!w) {
+          const startLive = new Map(m.live);
+          startLive.delete(line.pid);
+          w = {
+            walker: line.pid, start: line, startLive, usersAtStart: m.users, visited: [], visitedSet: new Set(),
+            leftDuring: new Set(), lines: [],
+          };
+          m.walks.set(line.pid, w);
+          m.stats.fixupWalks++;
+        }
+        w.visited.push(e.pid);
+        w.visitedSet.add(e.pid);
+        w.lines.push(line);
+        setHolder(m, `task:${e.pid}`, e.cid, line);
+        break;
+      }
+    }
+  }
+  for (const m of mms.values()) finish(m);
+
+  anomalies.sort((a, b) => a.time - b.time || (a.lineNumbers[0] ?? 0) - (b.lineNumbers[0] ?? 0));
+  const keep = finished.filter((m) => m.stats.maxUsers >= 2 || m.anomalies > 0);
+  const totals: ExerciseTotals = {
+    mms: finished.length, sharedMms: 0, maxUsers: 0, crossUp: 0, crossDown: 0, crossUpWithVfork: 0,
+    crossDownWithVfork: 0, vforkChildren: 0, fixupWalks: 0,
+  };
+  for (const m of finished) {
+    const s = m.stats;
+    if (s.maxUsers >= 2) totals.sharedMms++;
+    totals.maxUsers = Math.max(totals.maxUsers, s.maxUsers);
+    totals.crossUp += s.crossUp;
+    totals.crossDown += s.crossDown;
+    totals.crossUpWithVfork += s.crossUpWithVfork;
+    totals.crossDownWithVfork += s.crossDownWithVfork;
+    totals.fixupWalks += s.fixupWalks;
+  }
+  for (const s of vforkOf.values()) totals.vforkChildren += s.size;
+  return {
+    design, cpus, cpusSource, traceLines: parsed.traceLines, mmcidEvents, rejectedLines: parsed.rejected,
+    anomalies, mms: keep.map((m) => m.stats).sort((a, b) => a.firstTime - b.firstTime), totals,
+  };
+}

@@ -1,0 +1,53 @@
+/** Human-readable text for a TraceAnalysis, read like a maintainer's own notes. */
+import type { Anomaly, TraceAnalysis } from './analyze.ts';
+import { hex8 } from './cid.ts';
+
+const DESIGN: Record<TraceAnalysis['design'], string> = {
+  '6.12': '6.12 design: lazy per-CPU CIDs',
+  '6.19': 'v6.19+ design: per-task/per-CPU ownership',
+  unknown: 'design not recognised from the values',
+};
+
+function head(a: Anomaly): string {
+  const parts = [a.kind, `mm ${a.mm}`];
+  if (a.pid !== undefined) parts.push(`pid ${a.pid}`);
+  if (a.cid !== undefined) parts.push(`CID ${hex8(a.cid)}`);
+  if (a.cpu !== undefined) parts.push(`CPU ${a.cpu}`);
+  if (a.walker !== undefined) parts.push(`walk by pid ${a.walker}`);
+  parts.push(`at ${a.time.toFixed(6)}s`);
+  return parts.join('  ');
+}
+
+export function formatAnalysis(r: TraceAnalysis, opts: { maxMms?: number } = {}): string {
+  const out: string[] = [];
+  const cpuNote = r.cpus === null ? 'CPU count unknown (pass --cpus)'
+    : `${r.cpus} CPUs` + (r.cpusSource === 'inferred' ? ' (inferred from the highest CPU seen; pass --cpus to be sure)'
+      : r.cpusSource === 'header' ? ' (trace header)' : '');
+  out.push(`trace: ${r.traceLines} trace lines, ${r.mmcidEvents} mmcid events (${DESIGN[r.design]}), ${cpuNote}`);
+  if (r.rejectedLines) out.push(`  ${r.rejectedLines} mmcid line(s) ignored: fields missing (elided or garbled)`);
+  if (r.mmcidEvents === 0) out.push('  no mmcid events: was the kernel built with the mmcid trace events and were they enabled?');
+  out.push('');
+  out.push(r.anomalies.length === 0 ? 'no anomalies' : `${r.anomalies.length} anomal${r.anomalies.length === 1 ? 'y' : 'ies'}:`);
+  for (const a of r.anomalies) {
+    out.push('');
+    out.push(head(a));
+    out.push(`  ${a.message}`);
+    out.push('  evidence:');
+    a.lines.forEach((l, i) => out.push(`    ${String(a.lineNumbers[i]).padStart(6)}: ${l}`));
+  }
+  out.push('');
+  const t = r.totals;
+  out.push(`exercise: ${t.mms} mm(s), ${t.sharedMms} with 2+ users, max users ${t.maxUsers}; users crossed ` +
+    (r.cpus === null ? 'the CPU count' : `${r.cpus}`) + ` upward ${t.crossUp}x, downward ${t.crossDown}x ` +
+    `(with a vfork child alive: ${t.crossUpWithVfork}x / ${t.crossDownWithVfork}x); vfork children seen ${t.vforkChildren}; ` +
+    `fixup walks ${t.fixupWalks}`);
+  const max = opts.maxMms ?? 10;
+  const shown = [...r.mms].sort((a, b) => b.crossUp + b.crossDown - (a.crossUp + a.crossDown) || b.maxUsers - a.maxUsers).slice(0, max);
+  for (const m of shown) {
+    out.push(`  mm ${m.mm} (from ${m.firstTime.toFixed(6)}s): ${m.tasks} tasks, max users ${m.maxUsers}, ` +
+      `crossings up ${m.crossUp} / down ${m.crossDown} (vfork child alive ${m.crossUpWithVfork} / ${m.crossDownWithVfork}), ` +
+      `fixup walks ${m.fixupWalks}`);
+  }
+  if (r.mms.length > shown.length) out.push(`  ... ${r.mms.length - shown.length} more shared mm(s) (--json lists all)`);
+  return out.join('\n') + '\n';
+}
