@@ -10,7 +10,9 @@ export function splitArtifacts(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
   let name: string | null = null;
   let buf: string[] = [];
-  for (const line0 of raw.split('\n')) {
+  const lines = raw.split('\n');
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  for (const line0 of lines) {
     const line = line0.replace(/\r$/, '');
     const b = /^krepro-artifact-begin (\S+)/.exec(line);
     if (b) {

@@ -1,0 +1,55 @@
+import { describe, it, expect } from 'vitest';
+import { buildKey, inputKey, chooseEvictions } from '../../src/build/cache.ts';
+import { progressAt, firstCompilerErrors, progressTracker } from '../../src/build/progress.ts';
+
+describe('build keys', () => {
+  const base = { commit: 'a'.repeat(40), configText: 'CONFIG_SMP=y\n', patches: [{ sha256: 'p1' }], compiler: 'gcc 12.2.0' };
+  it('change with each ingredient of the build identity and only with them', () => {
+    const k = buildKey(base);
+    expect(buildKey({ ...base })).toBe(k);
+    expect(buildKey({ ...base, commit: 'b'.repeat(40) })).not.toBe(k);
+    expect(buildKey({ ...base, configText: 'CONFIG_SMP=n\n' })).not.toBe(k);
+    expect(buildKey({ ...base, patches: [{ sha256: 'p2' }] })).not.toBe(k);
+    expect(buildKey({ ...base, patches: [] })).not.toBe(k);
+    expect(buildKey({ ...base, compiler: 'gcc 13' })).not.toBe(k);
+  });
+  it('patch order is part of the identity', () => {
+    const a = buildKey({ ...base, patches: [{ sha256: 'x' }, { sha256: 'y' }] });
+    const b = buildKey({ ...base, patches: [{ sha256: 'y' }, { sha256: 'x' }] });
+    expect(a).not.toBe(b);
+  });
+  it('input keys separate what was asked for', () => {
+    const i = { commit: 'c', fragmentsText: 'CONFIG_A=y', patches: [], compiler: 'gcc' };
+    expect(inputKey(i)).toBe(inputKey({ ...i }));
+    expect(inputKey({ ...i, fragmentsText: 'CONFIG_A=n' })).not.toBe(inputKey(i));
+  });
+});
+
+describe('eviction policy', () => {
+  it('keeps the newest builds up to the count and size caps, never the one just built', () => {
+    const b = (dir: string, bytes: number) => ({ dir, bytes });
+    expect(chooseEvictions([b('new', 5), b('a', 5), b('b', 5), b('c', 5)], 'new', 3, 1e9)).toEqual(['c']);
+    expect(chooseEvictions([b('new', 5), b('a', 5), b('b', 5)], 'new', 10, 12)).toEqual(['b']);
+    expect(chooseEvictions([b('new', 50)], 'new', 1, 10)).toEqual([]);
+  });
+});
+
+describe('build progress', () => {
+  it('percent and ETA from steps against the previous build', () => {
+    expect(progressAt(500, 1000, 60_000)).toEqual({ percent: 50, etaSec: 60 });
+    expect(progressAt(5000, 1000, 60_000).percent).toBe(99);
+    expect(progressAt(10, null, 1000)).toEqual({});
+  });
+  it('counts make steps only', () => {
+    let t = 0;
+    const seen: number[] = [];
+    const tr = progressTracker(4, (p) => seen.push(p.percent!), () => (t += 1000));
+    for (const l of ['  CC      kernel/sched/core.o', 'make[2]: Entering directory', '  LD [M]  lib/test_lockup.ko', '  AR      kernel/built-in.a', 'warning: foo']) tr.line(l);
+    expect(tr.count()).toBe(3);
+    expect(seen.at(-1)).toBe(75);
+  });
+  it('picks the first compiler errors of a log', () => {
+    const log = 'CC a.o\nkernel/sched/core.c:12:3: error: expected ; before }\nmake[3]: *** [scripts/Makefile.build:229: kernel/sched/core.o] Error 1\n';
+    expect(firstCompilerErrors(log)).toEqual(['kernel/sched/core.c:12:3: error: expected ; before }', 'make[3]: *** [scripts/Makefile.build:229: kernel/sched/core.o] Error 1']);
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, it, expect } from 'vitest';
+import { decide, matches, EXIT_FOR_VERDICT, type Observed } from '../../src/verdict/verdict.ts';
+import { splitArtifacts } from '../../src/run/artifacts-channel.ts';
+import { pickHangFrame } from '../../src/run/silent.ts';
+import type { CrashReport } from '../../src/console/types.ts';
+
+const rep = (title: string, type = 'HANG'): CrashReport => ({ title, altTitles: [], type, frame: null, corrupted: false, startLine: 0, endLine: 1, stack: [] });
+const base: Observed = { interrupted: false, qemuStarted: true, qemuExit: { code: 0, signal: null, byUs: false }, initSeen: true, workloadDone: true, reports: [], silentHang: null, signature: null, title: null };
+
+describe('verdict policy', () => {
+  it.each([
+    ['clean run', {}, 'not-reproduced'],
+    ['a stall', { reports: [rep('BUG: soft lockup in mm_cid_get')], workloadDone: false }, 'reproduced'],
+    ['a silent hang', { silentHang: rep('INFO: silent hang in mm_cid_get'), workloadDone: false, qemuExit: { code: 0, signal: null, byUs: true } }, 'reproduced'],
+    ['crash before init', { initSeen: false, reports: [rep('BUG: unable to handle page fault', 'BUG')], workloadDone: false }, 'boot-failed'],
+    ['no init at all', { initSeen: false, workloadDone: false, qemuExit: { code: 0, signal: null, byUs: true } }, 'boot-failed'],
+    ['QEMU killed from outside', { workloadDone: false, qemuExit: { code: null, signal: 'SIGKILL', byUs: false } }, 'infra-error'],
+    ['QEMU never started', { qemuStarted: false }, 'infra-error'],
+    ['interrupted even with a stall', { interrupted: true, reports: [rep('BUG: soft lockup in x')] }, 'interrupted'],
+    ['unrelated report only', { signature: 'mm_cid', reports: [rep('WARNING in foo', 'WARNING')], workloadDone: false }, 'not-reproduced'],
+    ['workload never finished, kernel silent, stopped by us', { workloadDone: false, qemuExit: { code: 0, signal: null, byUs: true } }, 'infra-error'],
+  ] as [string, Partial<Observed>, string][])('%s', (_n, o, want) => {
+    expect(decide({ ...base, ...o }).verdict).toBe(want);
+  });
+
+  it('keeps unrelated titles and the matching report', () => {
+    const d = decide({ ...base, workloadDone: false, signature: 'soft lockup', reports: [rep('WARNING in foo', 'WARNING'), rep('BUG: soft lockup in mm_cid_get')] });
+    expect(d.verdict).toBe('reproduced');
+    expect(d.report?.title).toBe('BUG: soft lockup in mm_cid_get');
+    expect(d.unrelated).toEqual([{ title: 'WARNING in foo', type: 'WARNING' }]);
+  });
+
+  it('title matching is exact and includes alternative titles', () => {
+    const r = { ...rep('INFO: rcu detected stall in mm_cid_get'), altTitles: ['BUG: soft lockup in mm_cid_get'] };
+    expect(matches(r, null, 'BUG: soft lockup in mm_cid_get')).toBe(true);
+    expect(matches(r, null, 'BUG: soft lockup')).toBe(false);
+    expect(matches(r, 'rcu.*mm_cid', null)).toBe(true);
+  });
+
+  it('exit codes follow git bisect run', () => {
+    expect(EXIT_FOR_VERDICT['not-reproduced']).toBe(0);
+    expect(EXIT_FOR_VERDICT.reproduced).toBe(1);
+    expect(EXIT_FOR_VERDICT.skip).toBe(125);
+    expect(EXIT_FOR_VERDICT['boot-failed']).toBe(125);
+    expect(EXIT_FOR_VERDICT['infra-error']).toBe(255);
+  });
+});
+
+describe('artifact channel', () => {
+  it('splits framed sections and keeps a section cut short', () => {
+    const raw = 'noise\nkrepro-artifact-begin trace.txt\r\nline 1\nline 2\nkrepro-artifact-end trace.txt\nkrepro-artifact-begin counters\nspawns=3\n';
+    expect(splitArtifacts(raw)).toEqual({ 'trace.txt': 'line 1\nline 2\n', counters: 'spawns=3\n' });
+  });
+});
+
+describe('silent hang title', () => {
+  it('names the informative frame over spinlock waiters', () => {
+    const r = pickHangFrame([
+      { cpu: 0, rip: 'a', symbol: 'queued_spin_lock_slowpath+0x4d/0x2a0' },
+      { cpu: 1, rip: 'b', symbol: 'mm_cid_get+0x11f/0x200' },
+      { cpu: 2, rip: 'c', symbol: 'native_queued_spin_lock_slowpath+0x50/0x2a0' },
+    ], 45);
+    expect(r?.title).toBe('INFO: silent hang in mm_cid_get');
+    expect(r?.type).toBe('HANG');
+    expect(r?.stack).toHaveLength(3);
+    expect(pickHangFrame([], 45)).toBeNull();
+  });
+});
