@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 // Each command lives in its own file and exports a yargs CommandModule as
 // default. Register it here with one line per command.
 export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] = [
+  () => import('./analyze.ts'),
   () => import('./build.ts'),
   () => import('./doctor.ts'),
   () => import('./loop.ts'),

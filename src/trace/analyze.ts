@@ -208,7 +208,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
 
   const report = (m: Mm, a: Omit<Anomaly, 'mm' | 'lines' | 'lineNumbers'>, ev: (TraceLine | null | undefined)[]) => {
     m.anomalies++;
-    anomalies.push({ kind: a.kind, mm: m.mm, ...a, ...evidence(ev) } as Anomaly);
+    anomalies.push({ ...a, mm: m.mm, ...evidence(ev) });
   };
 
   const getMm = (mm: string, line: TraceLine): Mm => {
