@@ -1,0 +1,479 @@
+/**
+ * Crash classification: find kernel reports in a console log and name each
+ * with a syzbot-style title ("BUG: soft lockup in f", "INFO: task hung in f",
+ * "WARNING in f", ...).
+ *
+ * For every line that starts a report (oops.ts) we gather the report's lines
+ * (same printk caller as the first line, unreliable frames dropped), try the
+ * rules of the line's group (rules/), build the title from the winning rule's
+ * template and the frame chosen from its stack (frames.ts), and judge whether
+ * the report is garbled.
+ *
+ * Linear time: each report looks at a bounded window of lines, the number of
+ * reports is bounded, lines are capped, and every regex is free of nested
+ * quantifiers. Never throws.
+ */
+import type { CrashReport, Frame } from './types.ts';
+import {
+  CALL_TRACE,
+  CORRUPTED_LINE,
+  SYSCALL_PREFIXES,
+  alwaysSkipped,
+  RISCV_STACK_START,
+  STACK_START,
+  frameNames,
+  isStackStart,
+  stripSyscallPrefix,
+  toFrame,
+} from './frames.ts';
+import { CONSOLE, NO_CONTEXT, decodeLog, isCpuContext, parseLine, splitLines, type ParsedLine } from './normalize.ts';
+import { INFO_WITH_STACK, MATCH_CHARS, NOT_A_NEW_REPORT, REPLAY_MARK, matchOops } from './oops.ts';
+import type { Format, OopsGroup } from './rules/index.ts';
+import type { StackPart, StackSpec } from './rules/types.ts';
+import { canonicalTitle, titleFrame } from './title.ts';
+import { titleToType } from './titletype.ts';
+
+/** Lines after a report's first line that may belong to it. */
+export const REPORT_WINDOW = 2000;
+/** Reports returned per log at most. */
+export const MAX_REPORTS = 100;
+const MAX_STACK = 100;
+
+/** Classify a console log: all reports in order, the first is the primary one. */
+export function classify(log: string | Uint8Array): CrashReport[] {
+  try {
+    return classifyLines(splitLines(decodeLog(log)));
+  } catch {
+    // A bug in a rule must not take down a run: no classification instead.
+    return [];
+  }
+}
+
+/** The first (primary) report of a log, or null. */
+export function primaryReport(log: string | Uint8Array): CrashReport | null {
+  return classify(log)[0] ?? null;
+}
+
+export function classifyLines(lines: string[]): CrashReport[] {
+  const starts: number[] = [];
+  const groups = new Map<number, OopsGroup>();
+  for (let i = 0; i < lines.length; i++) {
+    const g = matchOops(lines[i]!);
+    if (!g) continue;
+    // The line was cut by another CPU's output and is printed again next.
+    if (i + 1 < lines.length && lines[i + 1]!.indexOf(REPLAY_MARK) !== -1) continue;
+    starts.push(i);
+    groups.set(i, g);
+  }
+  if (starts.length === 0) return [];
+  const log = new ParsedLog(lines, groups);
+  const lost = lines.some((l) => l.indexOf('serialport: VM disconnected.') !== -1);
+  const out: CrashReport[] = [];
+  for (const s of starts) {
+    if (out.length >= MAX_REPORTS) break;
+    const rep = log.report(s, groups.get(s)!);
+    if (lost) rep.corrupted = true;
+    out.push(rep);
+  }
+  return out;
+}
+
+interface Gathered {
+  texts: string[];
+  idx: number[];
+  /** texts[0:end] is the report proper; later lines came after a second report */
+  end: number;
+}
+
+interface KeyFrame {
+  canonical: string;
+  raw: string;
+}
+
+interface StackResult {
+  keys: KeyFrame[];
+  ok: boolean;
+  frames: Frame[];
+}
+
+interface Description {
+  desc: string;
+  alts: string[];
+  corrupted: string;
+  format: Format | null;
+  frames: Frame[];
+  line: number;
+}
+
+class ParsedLog {
+  private parsed: (ParsedLine | undefined)[];
+  constructor(
+    private lines: string[],
+    private starts: Map<number, OopsGroup>,
+  ) {
+    this.parsed = new Array(lines.length);
+  }
+
+  private line(i: number): ParsedLine {
+    let p = this.parsed[i];
+    if (!p) {
+      p = parseLine(this.lines[i]!);
+      this.parsed[i] = p;
+    }
+    return p;
+  }
+
+  report(start: number, group: OopsGroup): CrashReport {
+    const g = this.gather(start);
+    const d = describe(g, group);
+    let corrupted = d.corrupted;
+    if (!corrupted) corrupted = judgeCorrupted(d.desc, g.texts, d.format);
+    const title = canonicalTitle(d.desc);
+    const alts = d.alts.map(canonicalTitle);
+    const frames = d.frames.length > 0 ? d.frames : traceFrames(g.texts, d.line, g.end);
+    return {
+      title,
+      altTitles: alts,
+      type: titleToType(title),
+      frame: titleFrame(title),
+      corrupted: corrupted !== '',
+      startLine: start,
+      endLine: this.endLine(start, g),
+      stack: frames,
+    };
+  }
+
+  /** The report's lines: the first line's printk caller, reliable frames only. */
+  private gather(start: number): Gathered {
+    const first = this.line(start);
+    const ctx = first.ctx;
+    const callerCtx = ctx !== NO_CONTEXT && ctx !== CONSOLE;
+    const minLines = this.lines[start]!.indexOf('BUG: KMSAN:') !== -1 ? 16 : 22;
+    const last = Math.min(this.lines.length, start + REPORT_WINDOW);
+    const texts: string[] = [];
+    const idx: number[] = [];
+    let end = 0;
+    let second = -1;
+    let textLines = 0;
+    let skipText = false;
+    let cpuTraceback = false;
+    for (let i = start; i < last; i++) {
+      const raw = this.lines[i]!;
+      const isFirst = i === start;
+      if (!isFirst && second < 0) {
+        if (this.starts.has(i)) {
+          if (!NOT_A_NEW_REPORT.some((re) => re.test(raw))) second = i;
+        } else if (INFO_WITH_STACK.some((s) => raw.indexOf(s) !== -1)) {
+          second = i;
+        }
+      }
+      const p = this.line(i);
+      if (!isFirst && (p.questionable || (p.ctx !== ctx && !(cpuTraceback && isCpuContext(p.ctx))))) continue;
+      textLines++;
+      let skip = skipText;
+      if (raw.indexOf('Disabling lock debugging due to kernel taint') !== -1) {
+        skip = true;
+      } else if (raw.indexOf('Sending NMI from CPU') !== -1) {
+        // an all-CPU backtrace follows; keep other CPUs' lines
+        cpuTraceback = true;
+      } else if (
+        (raw.indexOf('Kernel panic - not syncing') !== -1 ||
+          raw.indexOf('WARNING: possible circular locking dependency detected') !== -1) &&
+        textLines > minLines
+      ) {
+        // panic_on_warn panics and oops-induced lockdep splats repeat the stack we have
+        skipText = true;
+        skip = true;
+      }
+      if (!isFirst && skip) continue;
+      texts.push(p.text);
+      idx.push(i);
+      if (second < 0 || callerCtx) end = texts.length;
+    }
+    return { texts, idx, end };
+  }
+
+  private endLine(start: number, g: Gathered): number {
+    let end = g.end > 0 ? g.idx[g.end - 1]! + 1 : start + 1;
+    for (let k = 1; k < g.end; k++) {
+      const t = g.texts[k]!;
+      if (t.startsWith('---[ end ')) {
+        end = Math.min(end, g.idx[k]! + 1);
+        break;
+      }
+    }
+    return end;
+  }
+}
+
+/** Apply a group's formats to the report; the earliest matching title wins. */
+function describe(g: Gathered, group: OopsGroup): Description {
+  const { texts, end } = g;
+  const header = group.header === 'Booting the kernel.' ? 'Booting the kernel' : group.header;
+  const cand: number[] = [];
+  for (let j = 0; j < end; j++) if (texts[j]!.indexOf(header) !== -1) cand.push(j);
+
+  let bestLine = Number.MAX_SAFE_INTEGER;
+  let bestPos = Number.MAX_SAFE_INTEGER;
+  let d: Description = { desc: '', alts: [], corrupted: '', format: null, frames: [], line: 0 };
+  let matchedTitle = false;
+  for (const f of group.formats) {
+    let m: RegExpExecArray | null = null;
+    let line = -1;
+    for (const j of cand) {
+      if (j > bestLine) break;
+      const t = texts[j]!;
+      const mm = f.title.exec(t.length > MATCH_CHARS ? t.slice(0, MATCH_CHARS) : t);
+      if (mm) {
+        m = mm;
+        line = j;
+        break;
+      }
+    }
+    if (!m) continue;
+    let caps = groupsOf(m);
+    if (f.titleNext) {
+      const r = matchSequence(texts, line + 1, end, f.titleNext);
+      if (!r) continue;
+      caps = caps.concat(r.caps);
+    }
+    const pos = m.index;
+    if (line > bestLine || (line === bestLine && pos > bestPos)) continue;
+    if (line === bestLine && pos === bestPos && d.desc !== '') continue;
+    if (line < bestLine || pos < bestPos) {
+      d = { desc: '', alts: [], corrupted: '', format: null, frames: [], line };
+      bestLine = line;
+      bestPos = pos;
+    }
+    matchedTitle = true;
+    let from = line;
+    if (f.report) {
+      const r = matchSequence(texts, 0, end, f.report);
+      if (!r) continue;
+      caps = r.caps;
+      from = r.line;
+    }
+    let corrupted = '';
+    let st: StackResult = { keys: [], ok: true, frames: [] };
+    if (f.stack) {
+      st = extractStack(texts, from, end, f.stack);
+      if (!st.ok) corrupted = 'extracted no frames';
+    }
+    const args = caps.concat(st.keys.map((k) => k.canonical));
+    const desc = fill(f.fmt, args);
+    const alts: string[] = (f.alt ?? []).map((a) => fill(a, args));
+    // Titles with the raw frame and with each syscall prefix removed, for dedup.
+    for (const seq of strippedArgs(caps, st.keys)) {
+      const t = fill(f.fmt, seq);
+      if (t !== desc) alts.push(t);
+      for (const a of f.alt ?? []) alts.push(fill(a, seq));
+    }
+    d = { desc, alts: uniq(alts), corrupted, format: f, frames: st.frames, line: from };
+  }
+  if (d.desc === '') {
+    const reason = matchedTitle ? 'matched title but not report' : '';
+    for (let j = 0; j < texts.length; j++) {
+      const p = texts[j]!.indexOf(header);
+      if (p !== -1) {
+        d = { desc: texts[j]!.slice(p), alts: [], corrupted: reason, format: null, frames: [], line: j };
+        break;
+      }
+    }
+  }
+  if (!d.corrupted && d.format?.corrupted) d.corrupted = 'format marks it corrupted';
+  return d;
+}
+
+function groupsOf(m: RegExpExecArray): string[] {
+  const out: string[] = [];
+  for (let i = 1; i < m.length; i++) out.push(m[i] ?? '');
+  return out;
+}
+
+/** Match regexes on successive lines (each strictly after the previous one). */
+function matchSequence(texts: string[], from: number, end: number, res: RegExp[]): { caps: string[]; line: number } | null {
+  const caps: string[] = [];
+  let i = from;
+  let first = -1;
+  for (let k = 0; k < res.length; k++) {
+    const re = res[k]!;
+    let found = false;
+    for (; i < end; i++) {
+      const t = texts[i]!;
+      const m = re.exec(t.length > MATCH_CHARS ? t.slice(0, MATCH_CHARS) : t);
+      if (m) {
+        caps.push(...groupsOf(m));
+        if (k === 0) first = i;
+        i++;
+        found = true;
+        break;
+      }
+    }
+    if (!found) return null;
+  }
+  return { caps, line: first };
+}
+
+function fill(fmt: string, args: string[]): string {
+  return fmt.replace(/\{(\d)\}/g, (_, n: string) => args[Number(n) - 1] ?? '');
+}
+
+function uniq(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+/** Argument lists with raw frames, and with one syscall prefix removed from them. */
+function strippedArgs(caps: string[], keys: KeyFrame[]): string[][] {
+  if (keys.length === 0) return [];
+  const out: string[][] = [caps.concat(keys.map((k) => k.raw))];
+  for (const p of SYSCALL_PREFIXES) {
+    let any = false;
+    const list = keys.map((k) => {
+      if (k.raw.startsWith(p)) {
+        any = true;
+        return k.raw.slice(p.length);
+      }
+      return k.raw;
+    });
+    if (any) out.push(caps.concat(list));
+  }
+  return out;
+}
+
+function skipped(spec: StackSpec, name: string): boolean {
+  return alwaysSkipped(name) || (spec.skip !== null && spec.skip.test(name));
+}
+
+function extractStack(texts: string[], from: number, end: number, spec: StackSpec): StackResult {
+  const r1 = extractWith(texts, from, end, spec, spec.parts);
+  if (r1.ok || !spec.parts2) return r1;
+  const r2 = extractWith(texts, from, end, spec, spec.parts2);
+  if (r2.ok || !spec.parts3) return r2;
+  const r3 = extractWith(texts, from, end, spec, spec.parts3);
+  return r3.ok ? r3 : r2;
+}
+
+/**
+ * Walk the parts over the lines: a regex part consumes lines up to its first
+ * match (its captures are frames); a 'stack' part collects frames until the
+ * next stack start. After each stack (and at the end) one frame is chosen.
+ */
+function extractWith(texts: string[], from: number, end: number, spec: StackSpec, parts: StackPart[]): StackResult {
+  let li = from;
+  let raw: string[] = [];
+  const keys: KeyFrame[] = [];
+  const frames: Frame[] = [];
+  let ok = true;
+  let stacks = 0;
+  const add = (names: (string | undefined)[], text: string) => {
+    for (const n of names) {
+      if (!n) continue;
+      if (frames.length < MAX_STACK) frames.push(toFrame(text, n));
+      if (!skipped(spec, n)) raw.push(n);
+    }
+  };
+  for (let p = 0; ; p++) {
+    if (p === parts.length || (parts[p] === 'stack' && stacks > 0)) {
+      const k = choose(raw, spec);
+      if (k) keys.push(k);
+      else {
+        keys.push({ canonical: 'corrupted', raw: 'corrupted' });
+        ok = false;
+      }
+      raw = [];
+    }
+    if (p === parts.length) break;
+    const part = parts[p]!;
+    if (part === 'stack') {
+      stacks++;
+      while (li < end) {
+        const t = texts[li++]!;
+        if (CORRUPTED_LINE.test(t)) {
+          ok = false;
+          break;
+        }
+        if (isStackStart(t)) break;
+        const next = parts[p + 1];
+        if (next !== undefined && next !== 'stack') {
+          const m = next.exec(t);
+          if (m) {
+            add(groupsOf(m), t);
+            p++;
+            break;
+          }
+        }
+        const names = frameNames(t);
+        if (names) add(names, t);
+      }
+    } else {
+      while (li < end) {
+        const t = texts[li++]!;
+        if (CORRUPTED_LINE.test(t)) {
+          ok = false;
+          break;
+        }
+        const m = part.exec(t);
+        if (!m) continue;
+        add(groupsOf(m), t);
+        break;
+      }
+    }
+  }
+  return { keys, ok, frames };
+}
+
+function choose(raw: string[], spec: StackSpec): KeyFrame | null {
+  if (raw.length === 0) return null;
+  const stripped = raw.map(stripSyscallPrefix);
+  if (!spec.chooser) return { canonical: stripped[0]!, raw: raw[0]! };
+  const c = spec.chooser(stripped);
+  if (!c || !c.name) return null;
+  return { canonical: c.name, raw: raw[c.index]! };
+}
+
+const TIMESTAMP_IN_TITLE = /\[ *[0-9]+\.[0-9]+\]/;
+
+/**
+ * Is the report garbled? A title with a timestamp inside was glued from two
+ * lines; a report that should have a stack trace needs frames after each
+ * "Call Trace:"-like line.
+ */
+function judgeCorrupted(desc: string, texts: string[], format: Format | null): string {
+  if (TIMESTAMP_IN_TITLE.test(desc)) return 'title contains a timestamp';
+  if (!format || format.noStackTrace) return '';
+  const startLines: number[] = [];
+  for (let j = 0; j < texts.length; j++) if (isStackStart(texts[j]!)) startLines.push(j);
+  let hasStack = false;
+  for (const key of STACK_START) {
+    const j = startLines.find((x) => key.test(texts[x]!));
+    if (j === undefined) continue;
+    if (texts.length - j + 1 < 4) return 'call trace is missed';
+    let corrupted = true;
+    const stop = Math.min(j + 1 + 15, texts.length + 1);
+    for (let i = j + 1; i < stop; i++) {
+      const t = i < texts.length ? texts[i]! : '';
+      if (isStackStart(t)) break;
+      if (t.indexOf('(stack is not available)') !== -1 || frameNames(t)) {
+        hasStack = true;
+        corrupted = false;
+        break;
+      }
+    }
+    if (key !== RISCV_STACK_START && corrupted) return 'no frames in a stack trace';
+  }
+  return hasStack ? '' : 'no stack trace in report';
+}
+
+/** Frames of the first call trace at or after `from` (for reports without a stack rule). */
+function traceFrames(texts: string[], from: number, end: number): Frame[] {
+  const out: Frame[] = [];
+  let i = from;
+  while (i < end && !CALL_TRACE.test(texts[i]!)) i++;
+  for (i++; i < end && out.length < MAX_STACK; i++) {
+    const t = texts[i]!;
+    if (isStackStart(t)) break;
+    const names = frameNames(t);
+    if (names) for (const n of names) out.push(toFrame(t, n));
+  }
+  return out;
+}

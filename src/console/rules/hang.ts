@@ -1,0 +1,68 @@
+/**
+ * HANG reports: soft lockups, RCU stalls, hung tasks.
+ *
+ * For lockups and stalls the sampled top frame is wherever the looping CPU
+ * happened to be, so the title names the frame just above a dispatch point
+ * (syscall entry, workqueue, softirq, initcall), skipping scheduler and idle
+ * frames (see stallChooser). Hung tasks name the first frame that is not a
+ * sleep primitive, grouping RCU and rtnl victims (see hangChooser).
+ */
+import { CALL_TRACE, RIP_FRAME, STALL_SKIP, hangChooser, stallChooser } from '../frames.ts';
+import { rx, stack, type Format } from './types.ts';
+
+const IRQ_ENTRY = /apic_timer_interrupt/;
+const IRQ_ENTRY_ANY = /apic_timer_interrupt|Exception stack|el1h_64_irq/;
+
+export const hangFormats: Format[] = [
+  {
+    header: 'BUG:',
+    title: /BUG: soft lockup/,
+    fmt: 'BUG: soft lockup in {1}',
+    alt: ['stall in {1}'],
+    stack: stack([RIP_FRAME, CALL_TRACE, 'stack'], {
+      chooser: stallChooser,
+      skip: STALL_SKIP,
+      parts2: [CALL_TRACE, 'stack'],
+    }),
+    kind: 'soft-lockup',
+  },
+  {
+    header: 'BUG:',
+    title: /BUG: workqueue lockup/,
+    fmt: 'BUG: workqueue lockup',
+    noStackTrace: true,
+    kind: 'other-crash',
+  },
+  {
+    header: 'INFO:',
+    title: /INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall/,
+    fmt: 'INFO: rcu detected stall in {1}',
+    alt: ['stall in {1}'],
+    // The stalled CPU's stack is printed from the timer interrupt: the frames
+    // after the interrupt entry (and the RIP it interrupted) locate the loop.
+    // Kernels that print only "RIP + Call Trace" (no IRQ stack) use parts3.
+    stack: stack([IRQ_ENTRY, RIP_FRAME, 'stack'], {
+      chooser: stallChooser,
+      skip: ['apic_timer_interrupt', 'rcu', ...STALL_SKIP],
+      parts2: [IRQ_ENTRY_ANY, 'stack'],
+      parts3: [RIP_FRAME, CALL_TRACE, 'stack'],
+    }),
+    kind: 'rcu-stall',
+  },
+  {
+    header: 'INFO:',
+    title: rx(String.raw`INFO: task {{TASK}} blocked (?:in I/O wait )?for more than [0-9]+ seconds`),
+    fmt: 'INFO: task hung in {1}',
+    alt: ['hang in {1}'],
+    stack: stack([CALL_TRACE, 'stack'], { chooser: hangChooser }),
+    kind: 'hung-task',
+  },
+  {
+    header: 'INFO:',
+    title: rx(String.raw`INFO: task {{TASK}} can't die for more than .{0,40} seconds`),
+    fmt: "INFO: task can't die in {1}",
+    alt: ['hang in {1}'],
+    stack: stack([CALL_TRACE, 'stack'], { skip: ['schedule'] }),
+    kind: 'hung-task',
+  },
+];
