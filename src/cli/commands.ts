@@ -9,4 +9,6 @@ export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] =
   () => import('./merge.ts'),
   () => import('./history.ts'),
   () => import('./run.ts'),
+  () => import('./bundle.ts'),
+  () => import('./report.ts'),
 ];

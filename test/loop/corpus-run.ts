@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../../src/util/paths.ts';
 import { writeJsonAtomic } from '../../src/util/fs.ts';
 import type { RunRecord } from '../../src/run/types.ts';
 import type { RunOptions } from '../../src/run/options.ts';
+import { primaryReport } from '../../src/console/classify.ts';
 
 export const CORPUS = resolve(PROJECT_ROOT, '../shared/corpus/qemu-6.12');
 export const CORPUS_LOGS = [
@@ -36,7 +37,7 @@ export interface Replayed {
 }
 
 export async function replayLog(name: string, signature?: RegExp): Promise<Replayed> {
-  const lines = (await readFile(join(CORPUS, name), 'utf8')).split('\n');
+  const lines = (await readFile(join(CORPUS, name), 'utf8')).split(/\r*\n/);
   let last = 0;
   let cmdline: string | null = null;
   let version: string | null = null;
@@ -62,6 +63,9 @@ export async function replayLog(name: string, signature?: RegExp): Promise<Repla
 export async function makeCorpusRun(runDir: string, name: string, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
   await mkdir(runDir, { recursive: true });
   const r = await replayLog(name);
+  // The report itself comes from the project's console classifier.
+  const report = r.verdict === 'reproduced' ? primaryReport(await readFile(join(CORPUS, name))) : null;
+  if (report) r.title = report.title;
   await copyFile(join(CORPUS, name), join(runDir, 'console.log'));
   await writeFile(join(runDir, 'config'), '# synthetic test config\nCONFIG_SMP=y\n');
   const argv = [
@@ -72,12 +76,11 @@ export async function makeCorpusRun(runDir: string, name: string, extra: Partial
   const rec: RunRecord = {
     schema: 'krepro.run/1',
     id: `corpus-${name.replace(/\.log$/, '')}`,
+    dir: runDir,
     verdict: r.verdict,
     title: r.title,
-    type: r.title ? 'HANG' : null,
-    report: r.lineNo !== null
-      ? { title: r.title!, altTitles: [], type: 'HANG', frame: null, corrupted: false, startLine: r.lineNo, endLine: r.lineNo + 40, stack: [] }
-      : null,
+    type: report?.type ?? null,
+    report,
     unrelated: [],
     signature: null,
     detection: r.line ? { kind: 'stall', line: r.line, atMs: Math.round(r.atSec * 1000) } : null,
