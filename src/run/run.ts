@@ -8,6 +8,7 @@ import type { RunRecord, VcpuState, Verdict } from './types.ts';
 import type { BuildResult } from '../build/types.ts';
 import type { CrashReport } from '../console/types.ts';
 import { buildKernel } from '../build/build.ts';
+import { readMeta } from '../build/cache.ts';
 import { buildInitramfs } from '../image/initramfs.ts';
 import { guestCmdline } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
@@ -202,9 +203,16 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     const k = resolve(o.kernel!);
     if (!(await exists(k))) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
     rec.kernel = { tree: null, commit: null, buildKey: null, patches: [], bzImage: k };
-    const cfg = join(resolve(k, '..', '..', '..', '..'), '.config');
-    configText = await readFile(cfg, 'utf8').catch(() => null);
+    // A bzImage inside a build dir (<O>/arch/x86/boot/bzImage) brings its
+    // .config, System.map and modules along.
+    const odir = resolve(k, '..', '..', '..', '..');
+    configText = await readFile(join(odir, '.config'), 'utf8').catch(() => null);
     if (configText !== null) await writeFile(join(runDir, 'config'), configText);
+    const meta = await readMeta(odir);
+    if (meta) {
+      build = { key: meta.key, cached: true, seconds: 0, dir: odir, bzImage: k, modules: join(odir, 'modinst'), config: join(odir, '.config'), systemMap: join(odir, 'System.map'), vmlinux: join(odir, 'vmlinux'), tree: meta.repo, commit: meta.commit, patches: meta.patches, kernelRelease: meta.kernelRelease, log: join(odir, 'build.log') };
+      rec.kernel = { tree: meta.repo, commit: meta.commit, buildKey: meta.key, patches: meta.patches, bzImage: k, version: meta.kernelRelease };
+    }
   }
   if (o.signal?.aborted) return finish('interrupted', 'interrupted before boot');
 

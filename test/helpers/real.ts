@@ -1,0 +1,23 @@
+import { buildKernel } from '../../src/build/build.ts';
+import type { BuildOptions, BuildResult } from '../../src/build/types.ts';
+import { PROJECT_ROOT } from '../../src/util/paths.ts';
+import { join } from 'node:path';
+
+/**
+ * Shared by the real-kernel tests: builds go through the normal cache
+ * (KREPRO_CACHE or ~/.cache/krepro), so a kernel is built once per machine
+ * and every later test or CI step reuses it.
+ */
+const memo = new Map<string, Promise<BuildResult>>();
+
+export function cachedBuild(opts: BuildOptions = {}): Promise<BuildResult> {
+  const k = JSON.stringify(opts);
+  if (!memo.has(k)) {
+    memo.set(k, buildKernel({ ...opts, progress: (p) => { if (p.message && p.phase !== 'make') console.log(`[build] ${p.message}`); } }));
+  }
+  return memo.get(k)!;
+}
+
+export const INJECT_PATCH = join(PROJECT_ROOT, 'patches', '6.12', 'inject-cid-leak.patch');
+export const MMCID_PATCH = join(PROJECT_ROOT, 'patches', '6.12', 'mmcid-tracepoints.patch');
+export const SHARED = join(PROJECT_ROOT, '..', 'shared');
