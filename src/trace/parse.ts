@@ -52,9 +52,9 @@ const MAX_LINE = 2048;
 // `[    4.529065] ` printk time, optionally followed by a caller id `[    T1] `.
 const PRINTK = /^\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])?\s?/;
 // ftrace_dump / latency format: `comm-pid  CPU<flags> <usecs>us<mark>: event: body`
-const CONSOLE = /^\s*(.{1,32}?)-(\d+)\s+(\d+)([^\s\d]\S{2,6})?\s+(\d+)us\s?[+!#*@$ ]?\s*:\s+([A-Za-z_][A-Za-z0-9_]*):\s?(.*)$/;
+const CONSOLE = /^\s*(.{1,32}?)-(\d+)\s+(\d+)([^\s\d]\S{2,6})?\s+(\d+)us\s?[+!#*@$ ]?\s*:\s+([A-Za-z0-9_]+):\s?(.*)$/;
 // tracefs: `comm-pid (tgid) [CPU] <flags> secs.usecs: event: body`
-const TRACEFS = /^\s*(.{1,32}?)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(?:(\S{3,7})\s+)?(\d+\.\d+):\s+([A-Za-z_][A-Za-z0-9_]*):\s?(.*)$/;
+const TRACEFS = /^\s*(.{1,32}?)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(?:(\S{3,7})\s+)?(\d+\.\d+):\s+([A-Za-z0-9_]+):\s?(.*)$/;
 const HEADER_CPUS = /#P:(\d+)/;
 
 /** Remove mail quoting (`> `, `>> `, `> > `) from the start of a line. */

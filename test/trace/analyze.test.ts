@@ -1,0 +1,246 @@
+import { describe, expect, it } from 'vitest';
+import { analyzeText, type TraceAnalysis } from '../../src/trace/analyze.ts';
+import { formatAnalysis } from '../../src/trace/format.ts';
+import { decodeCid } from '../../src/trace/cid.ts';
+import { Sim612, TraceWriter, UNSET612, UNSET619, ONCPU, TRANSIT, type Shape } from './traces.ts';
+
+const A = '00000000a11ce000';
+const B = '00000000b0b00000';
+const C = '00000000c0c00000';
+const shapes: Shape[] = ['console', 'tracefs'];
+const kinds = (r: TraceAnalysis) => r.anomalies.map((a) => a.kind);
+
+/** Two processes on 6.12: A with three threads, B with two, interleaved on 4 CPUs, all exit cleanly. */
+function clean612(shape: Shape): string {
+  const w = new TraceWriter(shape);
+  const s = new Sim612(w);
+  w.userAdd(1, 0, 100, 1, A);
+  w.userAdd(1, 1, 200, 1, B);
+  s.switchIn(0, 0, 100, A);
+  w.userAdd(100, 0, 101, 2, A).userAdd(100, 0, 102, 3, A);
+  s.switchIn(1, 0, 200, B);
+  w.userAdd(200, 1, 201, 2, B);
+  s.switchIn(2, 0, 101, A);
+  s.switchIn(3, 0, 201, B);
+  s.switchOut(0, 100, 102, A).switchIn(0, 100, 102, A); // same CPU, same mm: keeps CPU 0's CID
+  s.switchOut(1, 200, 0, B);
+  s.switchIn(1, 0, 100, A);
+  s.exit(2, 101, 2, A);
+  s.exit(3, 201, 1, B);
+  s.exit(0, 102, 1, A);
+  s.exit(1, 100, 0, A);
+  s.switchIn(3, 0, 200, B);
+  s.exit(3, 200, 0, B);
+  return w.text();
+}
+
+/** v6.19-style: per-task CIDs, a fork crossing 4 CPUs starts a fixup walk that visits every user. */
+function clean619(shape: Shape, missPid?: number): string {
+  const w = new TraceWriter(shape);
+  w.userAdd(1, 3, 1, 1, A).getcid(1, 3, A, 0).task(1, 3, 1, 0, A);
+  w.userAdd(1, 2, 300, 1, B).getcid(1, 2, B, 0).task(1, 2, 300, 0, B);
+  let users = 1;
+  for (const pid of [71, 72, 73]) {
+    w.userAdd(1, 3, pid, ++users, A).getcid(1, 3, A, pid - 70).task(1, 3, pid, pid - 70, A);
+    w.userAdd(300, 2, pid + 300, 2, B).getcid(300, 2, B, 1).task(300, 2, pid + 300, 1, B);
+    w.userDel(pid + 300, 0, pid + 300, 1, B).task(pid + 300, 0, pid + 300, UNSET619, B).putcid(pid + 300, 0, B, 1);
+  }
+  w.switchTo(1, 0, 73).cpuCid(0, 1, 1, 3, A);
+  // 5th user of A on 4 CPUs: switch to per-CPU CIDs
+  w.userAdd(1, 3, 74, 5, A);
+  w.task(1, 3, 1, TRANSIT | 0, A).cpuCid(1, 3, 3, TRANSIT | 0, A);
+  w.cpuCid(300, 2, 2, 0, B); // unrelated mm B activity in the middle of the walk
+  for (const pid of [71, 72, 73, 74]) {
+    if (pid === missPid) continue;
+    const cid = pid === 74 ? UNSET619 : pid - 70;
+    w.fixup(1, 3, pid, cid, 5 - (pid - 70), A);
+    if (pid === 71) w.task(1, 3, 71, UNSET619, A).putcid(1, 3, A, 1);
+    if (pid === 72) w.task(1, 3, 72, TRANSIT | 2, A).cpuCid(1, 3, 0, TRANSIT | 2, A);
+    if (pid === 73) w.task(1, 3, 73, ONCPU | 3, A).cpuCid(1, 3, 1, ONCPU | 3, A);
+  }
+  w.getcid(1, 3, A, 1).task(1, 3, 74, ONCPU | 1, A); // back in fork: 74 gets its CID
+  w.add({ pid: 1, cpu: 3, ev: 'sched_process_fork', body: 'comm=init pid=1 child_comm=init child_pid=74' });
+  return w.text();
+}
+
+describe('clean traces: zero anomalies', () => {
+  for (const shape of shapes) {
+    it(`6.12 design, two mms interleaved (${shape})`, () => {
+      const r = analyzeText(clean612(shape));
+      expect(r.design).toBe('6.12');
+      expect(r.anomalies).toEqual([]);
+      expect(r.mmcidEvents).toBeGreaterThan(40);
+      expect(r.cpus).toBe(shape === 'tracefs' ? 4 : 4);
+      expect(r.cpusSource).toBe(shape === 'tracefs' ? 'header' : 'inferred');
+      expect(formatAnalysis(r)).toContain('no anomalies');
+    });
+    it(`v6.19 design with a complete fixup walk and another mm busy (${shape})`, () => {
+      const r = analyzeText(clean619(shape));
+      expect(r.design).toBe('6.19');
+      expect(r.anomalies).toEqual([]);
+      expect(r.totals.fixupWalks).toBe(1);
+      const a = r.mms.find((m) => m.mm === A)!;
+      expect(a).toMatchObject({ maxUsers: 5, crossUp: 1, crossDown: 0, fixupWalks: 1, tasks: 5 });
+    });
+  }
+});
+
+describe('fixup-missed-task', () => {
+  for (const shape of shapes) {
+    it(`finds the user the walk skipped (${shape})`, () => {
+      const r = analyzeText(clean619(shape, 73));
+      expect(kinds(r)).toEqual(['fixup-missed-task']);
+      expect(r.anomalies[0]).toMatchObject({ mm: A, pid: 73, cid: 3, cpu: 1, walker: 1 });
+      expect(r.anomalies[0].lines.some((l) => l.includes('mmcid_user_add: pid=73 '))).toBe(true);
+      expect(formatAnalysis(r)).toMatch(/never pid 73/);
+    });
+  }
+  it('does not blame a task that left the mm during the walk', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A).userAdd(1, 0, 3, 3, A);
+    w.fixup(1, 0, 2, 2, 2, A);
+    w.userDel(3, 1, 3, 2, A); // 3 exits concurrently on CPU 1
+    w.fixup(1, 0, 2, UNSET619, 1, A).putcid(1, 0, A, 2);
+    w.userAdd(1, 0, 4, 3, A);
+    expect(analyzeText(w.text()).anomalies).toEqual([]);
+  });
+  it('two walkers, two walks, each judged on its own', () => {
+    const w = new TraceWriter('console');
+    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A).userAdd(1, 0, 3, 3, A);
+    w.userAdd(10, 1, 10, 1, B).userAdd(10, 1, 11, 2, B).userAdd(10, 1, 12, 3, B);
+    w.fixup(1, 0, 2, 2, 2, A).fixup(10, 1, 11, 1, 2, B).fixup(1, 0, 3, 3, 1, A);
+    w.userAdd(1, 0, 5, 4, A).userAdd(10, 1, 13, 4, B);
+    const r = analyzeText(w.text());
+    expect(r.anomalies.map((a) => [a.kind, a.mm, a.pid, a.walker])).toEqual([['fixup-missed-task', B, 12, 10]]);
+  });
+});
+
+describe('cid-duplicate', () => {
+  it('a CID taken twice without a release', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).getcid(1, 1, A, 0);
+    const r = analyzeText(w.text());
+    expect(kinds(r)).toContain('cid-duplicate');
+    expect(r.anomalies.find((a) => a.kind === 'cid-duplicate')).toMatchObject({ mm: A, cid: 0, cpu: 1 });
+  });
+  it('two CPUs owning the same CID (6.12)', () => {
+    const w = new TraceWriter('console');
+    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A);
+    w.getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).task(1, 0, 1, 0, A);
+    w.cpuCid(2, 1, 1, 0, A).task(2, 1, 2, 0, A).task(1, 0, 1, UNSET612, A);
+    const r = analyzeText(w.text());
+    expect(r.design).toBe('6.12');
+    const d = r.anomalies.filter((a) => a.kind === 'cid-duplicate');
+    expect(d.map((a) => a.cpu ?? a.pid)).toContain(1);
+    expect(d.some((a) => a.pid === 2)).toBe(true); // both running tasks show CID 0 too
+  });
+  it('two tasks owning the same per-task CID (v6.19)', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(1, 0, 2, 2, A).task(1, 0, 2, 0, A).task(1, 0, 1, TRANSIT, A);
+    const r = analyzeText(w.text());
+    expect(r.design).toBe('6.19');
+    expect(r.anomalies).toHaveLength(1);
+    expect(r.anomalies[0]).toMatchObject({ kind: 'cid-duplicate', pid: 2, cid: 0 });
+  });
+  it('the same CID in two different mms is fine', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(2, 1, 2, 1, B).getcid(2, 1, B, 0).task(2, 1, 2, 0, B);
+    w.task(1, 0, 1, UNSET619, A).putcid(1, 0, A, 0);
+    expect(analyzeText(w.text()).anomalies).toEqual([]);
+  });
+});
+
+describe('cid-leak and cid-exhausted', () => {
+  for (const shape of shapes) {
+    it(`a vfork child's CPU CID dropped without a put, then every CID taken (${shape})`, () => {
+      const w = new TraceWriter(shape, true, 2);
+      const s = new Sim612(w, 2);
+      w.userAdd(1, 0, 100, 1, A);
+      s.switchIn(0, 0, 100, A);
+      w.userAdd(100, 0, 101, 2, A).userAdd(100, 0, 102, 3, A);
+      s.switchIn(1, 0, 101, A);
+      // 101 leaves by exec on CPU 1: its CPU CID is cleared but the bit stays taken
+      s.exit(1, 101, 2, A, true);
+      s.switchIn(1, 0, 102, A); // takes the next free CID
+      const r1 = analyzeText(w.text());
+      expect(kinds(r1)).toEqual(['cid-leak']);
+      expect(r1.anomalies[0]).toMatchObject({ mm: A, cid: 1, cpu: 1 });
+      expect(r1.anomalies[0].message).toMatch(/never released/);
+      // now an allocation on CPU 0 after its CID was put finds none free
+      w.cpuCid(100, 0, 0, 0x80000000, A).cpuCid(100, 0, 0, UNSET612, A).putcid(100, 0, A, 0);
+      w.getcid(100, 0, A, 0).cpuCid(100, 0, 0, 0, A);
+      w.getcid(102, 1, A, UNSET612);
+      const r2 = analyzeText(w.text());
+      expect(kinds(r2).sort()).toEqual(['cid-exhausted', 'cid-leak']);
+      const ex = r2.anomalies.find((a) => a.kind === 'cid-exhausted')!;
+      expect(ex).toMatchObject({ pid: 102, cpu: 1 });
+      expect(ex.message).toMatch(/never released/);
+    });
+  }
+  it('a CID moved between CPUs by migration is no leak', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A);
+    w.cpuCid(1, 1, 0, 0x80000000, A).cpuCid(1, 1, 0, UNSET612, A).cpuCid(1, 1, 1, 0, A);
+    expect(analyzeText(w.text()).anomalies).toEqual([]);
+  });
+});
+
+describe('users-mismatch', () => {
+  it('v6.19 counts must move by one', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, ONCPU, A).userAdd(1, 0, 2, 2, A).userAdd(1, 0, 3, 4, A);
+    w.userDel(3, 0, 3, 3, A);
+    const r = analyzeText(w.text());
+    expect(r.anomalies.map((a) => [a.kind, a.pid])).toEqual([['users-mismatch', 3]]);
+    expect(r.anomalies[0].message).toMatch(/users=4 but the replay expects 3/);
+  });
+  it('6.12 mm_users may run ahead of the tasks but never behind', () => {
+    const w = new TraceWriter('console');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).task(1, 0, 1, 0, A).task(1, 0, 1, UNSET612, A);
+    w.userAdd(1, 0, 2, 3, A); // a transient mmget: fine
+    w.userAdd(1, 0, 3, 2, A); // three tasks, two users: wrong
+    const r = analyzeText(w.text());
+    expect(r.design).toBe('6.12');
+    expect(r.anomalies.map((a) => [a.kind, a.pid])).toEqual([['users-mismatch', 3]]);
+  });
+});
+
+describe('exercise counts', () => {
+  it('counts crossings of the CPU count and those with a vfork child alive', () => {
+    const w = new TraceWriter('tracefs', true, 2);
+    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A);
+    w.userAdd(2, 1, 3, 3, A);          // up (3 > 2), 3 is a vfork child (execs below)
+    w.userDel(3, 1, 3, 2, A);          // down: 3 leaves by exec while 1 and 2 remain
+    w.userAdd(3, 1, 3, 1, C);
+    w.userAdd(1, 0, 4, 3, A);          // up, no vfork child alive
+    w.userDel(4, 0, 4, 2, A);          // down
+    const r = analyzeText(w.text());
+    const a = r.mms.find((m) => m.mm === A)!;
+    expect(a).toMatchObject({ crossUp: 2, crossDown: 2, crossUpWithVfork: 1, crossDownWithVfork: 0, vforkChildren: 1 });
+    expect(r.totals.vforkChildren).toBe(1);
+    expect(analyzeText(w.text(), { cpus: 3 }).totals.crossUp).toBe(0);
+  });
+  it('an mm address reused after its last user left starts a fresh replay', () => {
+    const w = new TraceWriter('console');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A);
+    w.userDel(1, 0, 1, 0, A).cpuCid(1, 0, 0, UNSET612, A).putcid(1, 0, A, 0);
+    w.cpuCid(5, 2, 2, 0x80000002, A); // stale lazy slot of the dead mm
+    w.userAdd(9, 1, 9, 1, A).getcid(9, 1, A, 0).cpuCid(9, 1, 1, 0, A).getcid(9, 2, A, 1).cpuCid(9, 2, 2, 1, A);
+    const r = analyzeText(w.text());
+    expect(r.anomalies).toEqual([]);
+    expect(r.totals.mms).toBe(2);
+  });
+});
+
+describe('decodeCid', () => {
+  it('reads both designs', () => {
+    expect(decodeCid(0x80000000)).toMatchObject({ unset: true, cid: null });
+    expect(decodeCid(0xffffffff)).toMatchObject({ unset: true, cid: null });
+    expect(decodeCid(0x80000003)).toMatchObject({ lazy: true, cid: 3 });
+    expect(decodeCid(0x40000002)).toMatchObject({ onCpu: true, transit: false, cid: 2 });
+    expect(decodeCid(0x20000002)).toMatchObject({ onCpu: false, transit: true, cid: 2 });
+    expect(decodeCid(3)).toMatchObject({ unset: false, lazy: false, onCpu: false, transit: false, cid: 3 });
+  });
+});
