@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import { buildKernel } from '../build/build.ts';
+import { runKernel, newRunId } from '../run/run.ts';
+import type { BuildOptions, BuildProgress, BuildResult } from '../build/types.ts';
+import type { RunOptions } from '../run/options.ts';
+import { isKreproError } from '../util/errors.ts';
+import type { BisectEnv, StepRunOutcome } from './types.ts';
+
+/**
+ * The real environment: build the commit through the build cache (each
+ * commit once; the build stage seeds from the previous build so a step is an
+ * incremental rebuild), then one `krepro run` on it. The run gets no
+ * signature: every report comes back, and the bisection decides which ones
+ * match the bug it chases.
+ */
+export interface RealEnvConfig {
+  build: Pick<BuildOptions, 'profile' | 'configs' | 'patches' | 'jobs'>;
+  run: Omit<Partial<RunOptions>, 'build' | 'prebuilt' | 'kernel' | 'signature' | 'title' | 'runDir' | 'resultsDir' | 'onLine' | 'signal'>;
+}
+
+export function realEnv(o: {
+  tree: string;
+  outDir: string;
+  config: RealEnvConfig;
+  signal?: AbortSignal;
+  progress?: (p: BuildProgress) => void;
+  log?: (line: string) => void;
+}): BisectEnv {
+  const builds = new Map<string, BuildResult>();
+  return {
+    async test(commit: string): Promise<StepRunOutcome> {
+      if (o.signal?.aborted) return { kind: 'interrupted', reason: 'signal' };
+      let build = builds.get(commit);
+      if (!build) {
+        try {
+          build = await buildKernel({ ...o.config.build, tree: o.tree, commit, progress: o.progress, signal: o.signal });
+        } catch (e) {
+          if (isKreproError(e)) {
+            if (e.kind === 'skip') return { kind: 'skip', reason: e.message };
+            if (e.kind === 'infra') return { kind: 'infra', reason: e.message };
+            throw e; // usage / env: nothing a retry fixes
+          }
+          if (o.signal?.aborted) return { kind: 'interrupted', reason: 'signal' };
+          return { kind: 'infra', reason: `build: ${(e as Error).message}` };
+        }
+        builds.set(commit, build);
+        o.log?.(`built ${commit.slice(0, 12)} in ${build.seconds.toFixed(0)}s${build.cached ? ' (cached)' : ''}`);
+      }
+      const runDir = join(o.outDir, 'runs', `${commit.slice(0, 12)}-${newRunId()}`);
+      let rec;
+      try {
+        rec = await runKernel({ ...o.config.run, prebuilt: build, runDir, resultsDir: join(o.outDir, 'runs'), signature: null, title: null, signal: o.signal });
+      } catch (e) {
+        if (isKreproError(e)) {
+          if (e.kind === 'skip') return { kind: 'skip', reason: e.message };
+          if (e.kind === 'infra') return { kind: 'infra', reason: e.message };
+          throw e;
+        }
+        return { kind: 'infra', reason: `run: ${(e as Error).message}` };
+      }
+      switch (rec.verdict) {
+        case 'reproduced':
+          return { kind: 'run', crashed: true, title: rec.title, type: rec.type, unrelated: rec.unrelated, runDir };
+        case 'not-reproduced':
+          // With no signature every report reproduces; keep any stray ones as unrelated.
+          return rec.unrelated.length > 0
+            ? { kind: 'run', crashed: true, title: rec.unrelated[0].title, type: rec.unrelated[0].type, unrelated: rec.unrelated.slice(1), runDir }
+            : { kind: 'run', crashed: false, title: null, type: null, unrelated: [], runDir };
+        case 'boot-failed':
+          return { kind: 'run', crashed: false, bootFailed: true, title: null, type: null, unrelated: [], runDir };
+        case 'skip':
+          return { kind: 'skip', reason: rec.error ?? 'run skipped' };
+        case 'interrupted':
+          return { kind: 'interrupted', reason: rec.error ?? 'interrupted' };
+        default:
+          return { kind: 'infra', reason: rec.error ?? 'infrastructure error' };
+      }
+    },
+  };
+}
