@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] = [
   () => import('./analyze.ts'),
   () => import('./build.ts'),
+  () => import('./bisect.ts'),
   () => import('./doctor.ts'),
   () => import('./loop.ts'),
   () => import('./merge.ts'),
