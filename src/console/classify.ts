@@ -31,6 +31,7 @@ import { INFO_WITH_STACK, MATCH_CHARS, NOT_A_NEW_REPORT, REPLAY_MARK, matchOops 
 import type { Format, OopsGroup } from './rules/index.ts';
 import type { StackPart, StackSpec } from './rules/types.ts';
 import { canonicalTitle, titleFrame } from './title.ts';
+import { demangle } from './demangle.ts';
 import { titleToType } from './titletype.ts';
 
 /** Lines after a report's first line that may belong to it. */
@@ -366,8 +367,9 @@ function extractWith(texts: string[], from: number, end: number, spec: StackSpec
   let ok = true;
   let stacks = 0;
   const add = (names: (string | undefined)[], text: string) => {
-    for (const n of names) {
+    for (let n of names) {
       if (!n) continue;
+      if (n.charCodeAt(0) === 95 /* _ */ && (n.startsWith('_R') || n.startsWith('_Z'))) n = demangle(n);
       if (frames.length < MAX_STACK) frames.push(toFrame(text, n));
       if (!skipped(spec, n)) raw.push(n);
     }

@@ -202,15 +202,21 @@ const STALL_ANCHORS = new RegExp(
     'sk_common_release', '^sock_mmap', '^accept$', 'kernel_accept', '^sock_do_ioctl',
     '^sock_ioctl', '^compat_sock_ioctl', '^nfnetlink_rcv_msg', '^rtnetlink_rcv_msg',
     '^netlink_dump', '^(?:sys_)?(?:socketpair|connect|ioctl)',
-    // page faults (old and new entry names)
-    '__do_fault', 'do_page_fault', '^page_fault$', '^__?handle_mm_fault$', '^do_user_addr_fault$',
-    '^exc_page_fault$',
+    // page faults
+    '__do_fault', 'do_page_fault', '^page_fault$',
     // return-to-user work
     '__fput', 'task_work_run', 'exit_to_usermode',
   ]
     .map((s) => `(?:${s})`)
     .join('|'),
 );
+
+/**
+ * Entry points of a fault taken in user mode on newer kernels: used only when
+ * the stack has no other dispatch point (a kernel fault inside a syscall is
+ * named by the syscall).
+ */
+const USER_FAULT_ANCHORS = /^__?handle_mm_fault$|^do_user_addr_fault$|^exc_page_fault$|^asm_exc_page_fault$/;
 
 /** Frames that say nothing about where a CPU is stuck: scheduler and idle loop. */
 export const STALL_SKIP = [
@@ -219,19 +225,21 @@ export const STALL_SKIP = [
 ];
 
 /** Stalls and lockups: the frame above the first dispatch point. */
-export const stallChooser: FrameChooser = (frames) => {
-  if (frames.length === 0) return null;
+export const stallChooser: FrameChooser = (frames) => aboveAnchor(frames, STALL_ANCHORS) ?? aboveAnchor(frames, USER_FAULT_ANCHORS);
+
+function aboveAnchor(frames: string[], anchors: RegExp): { name: string; index: number } | null {
   let prev = 0;
   for (let i = 0; i < frames.length; i++) {
     const f = frames[i]!;
-    if (STALL_ANCHORS.test(f)) {
+    if (anchors.test(f)) {
+      // smp_call_function* variants all mean "waiting for other CPUs"
       if (f.indexOf('smp_call_function') !== -1) return { name: 'smp_call_function', index: i };
       return { name: frames[prev]!, index: prev };
     }
     prev = i;
   }
   return null;
-};
+}
 
 const HANG_BUCKETS: [string, string][] = [
   ['rtnl_lock', ''],
@@ -240,10 +248,8 @@ const HANG_BUCKETS: [string, string][] = [
   ['synchronize_net', 'synchronize_rcu'],
   ['synchronize_sched', 'synchronize_rcu'],
 ];
-const HANG_SKIP = [
-  'sched', '_lock', '_slowlock', 'down', 'rwsem', 'completion', 'kthread', 'wait', 'synchronize',
-  'context_switch', '__switch_to', 'cancel_delayed_work', 'rcu_barrier',
-];
+/** Sleep primitives (substrings; "_lock" only as a word, so test_lockup is kept). */
+const HANG_SKIP = /sched|_lock(?![a-z])|_slowlock|down|rwsem|completion|kthread|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|rcu_barrier/;
 
 /**
  * Hung tasks: victims of an RCU or rtnl problem hang everywhere, so those are
@@ -257,10 +263,8 @@ export const hangChooser: FrameChooser = (frames) => {
       if (f.indexOf(anchor) !== -1) return { name: repl || f, index: i };
     }
   }
-  outer: for (let i = 0; i < frames.length; i++) {
-    const f = frames[i]!;
-    for (const s of HANG_SKIP) if (f.indexOf(s) !== -1) continue outer;
-    return { name: f, index: i };
+  for (let i = 0; i < frames.length; i++) {
+    if (!HANG_SKIP.test(frames[i]!)) return { name: frames[i]!, index: i };
   }
   return null;
 };

@@ -11,6 +11,7 @@ import { CALL_TRACE, RIP_FRAME, STALL_SKIP, hangChooser, stallChooser } from '..
 import { rx, stack, type Format } from './types.ts';
 
 const IRQ_ENTRY = /apic_timer_interrupt/;
+const RCU_SKIP = ['apic_timer_interrupt', 'rcu', ...STALL_SKIP];
 const IRQ_ENTRY_ANY = /apic_timer_interrupt|Exception stack|el1h_64_irq/;
 
 export const hangFormats: Format[] = [
@@ -34,18 +35,33 @@ export const hangFormats: Format[] = [
     kind: 'other-crash',
   },
   {
+    // A CPU that detects its own stall prints its stack from the timer
+    // interrupt: the frames after the interrupt entry (and the RIP it
+    // interrupted) locate the loop. Some kernels print only "RIP + Call
+    // Trace" of the interrupted task (parts3).
+    header: 'INFO:',
+    title: /INFO: rcu_(?:preempt|sched|bh|tasks) self-detected(?: expedited)? stall/,
+    fmt: 'INFO: rcu detected stall in {1}',
+    alt: ['stall in {1}'],
+    stack: stack([IRQ_ENTRY, RIP_FRAME, 'stack'], {
+      chooser: stallChooser,
+      skip: RCU_SKIP,
+      parts2: [IRQ_ENTRY_ANY, 'stack'],
+      parts3: [RIP_FRAME, CALL_TRACE, 'stack'],
+    }),
+    kind: 'rcu-stall',
+  },
+  {
+    // Detected by another CPU: only an NMI backtrace taken in the timer
+    // interrupt shows the stalled code; without it the report is corrupted.
     header: 'INFO:',
     title: /INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall/,
     fmt: 'INFO: rcu detected stall in {1}',
     alt: ['stall in {1}'],
-    // The stalled CPU's stack is printed from the timer interrupt: the frames
-    // after the interrupt entry (and the RIP it interrupted) locate the loop.
-    // Kernels that print only "RIP + Call Trace" (no IRQ stack) use parts3.
     stack: stack([IRQ_ENTRY, RIP_FRAME, 'stack'], {
       chooser: stallChooser,
-      skip: ['apic_timer_interrupt', 'rcu', ...STALL_SKIP],
+      skip: RCU_SKIP,
       parts2: [IRQ_ENTRY_ANY, 'stack'],
-      parts3: [RIP_FRAME, CALL_TRACE, 'stack'],
     }),
     kind: 'rcu-stall',
   },
@@ -64,5 +80,12 @@ export const hangFormats: Format[] = [
     alt: ['hang in {1}'],
     stack: stack([CALL_TRACE, 'stack'], { skip: ['schedule'] }),
     kind: 'hung-task',
+  },
+  {
+    header: 'INFO:',
+    title: /INFO:\s*$/,
+    fmt: 'INFO: corrupted',
+    corrupted: true,
+    kind: 'other-crash',
   },
 ];

@@ -31,7 +31,7 @@ const HEADERS: [string, DetectionKind, RegExp[]][] = [
       /WARNING: See https.* for mitigation options\./,
       /WARNING: kernel not compiled with CPU_SRSO/,
       /EXT4-[Ff][Ss](?: \(.*\))?:/,
-      /[Ww][Aa][Rr][Nn][Ii][Nn][Gg]: .* uses (?:deprecated v2 capabilities|wireless extensions)/,
+      /warning: .* uses (?:deprecated v2 capabilities|wireless extensions)/i,
       /XFS \(\w+\): WARNING/,
     ],
   ],

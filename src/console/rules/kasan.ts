@@ -122,6 +122,14 @@ export const sanitizerFormats: Format[] = [
     stack: stack([KFENCE_IN, 'stack']),
     kind,
   },
+  {
+    // Old-style (SLUB debug) KASAN reports whose header was lost.
+    header: 'INFO:',
+    title: /INFO: (Freed|Allocated) in (.*)/,
+    fmt: 'INFO: {1} in {2}',
+    corrupted: true,
+    kind,
+  },
   // ---- UBSAN ----
   {
     header: 'UBSAN:',
