@@ -13,7 +13,7 @@ import type { RunOptions, SelfTest } from '../run/options.ts';
 
 interface Args {
   tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; jobs?: number;
-  kernel?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
+  kernel?: string; append?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
   signature?: string; title?: string; 'self-test'?: SelfTest; results?: string; dir?: string;
   count?: number; until?: string; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
 }
@@ -33,6 +33,7 @@ const cmd: CommandModule = {
   builder: (y) =>
     buildOptions(y)
       .option('kernel', { type: 'string', describe: 'boot this bzImage instead of building' })
+      .option('append', { type: 'string', describe: 'added to the kernel command line of every run' })
       .option('cpus', { type: 'number', describe: 'vCPUs per run (default 4)' })
       .option('memory', { type: 'number', describe: 'guest memory in MB (default 1024)' })
       .option('duration', { type: 'number', describe: 'workload seconds per run (default 60)' })
@@ -57,6 +58,7 @@ const cmd: CommandModule = {
     const results = resolve(a.results ?? resultsRoot());
     const run: Partial<RunOptions> = { resultsDir: results };
     if (a.kernel) run.kernel = resolve(a.kernel);
+    if (a.append) run.append = a.append;
     if (a.cpus !== undefined) run.cpus = a.cpus;
     if (a.memory !== undefined) run.memoryMb = a.memory;
     if (a.duration !== undefined) run.durationSec = a.duration;

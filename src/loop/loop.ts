@@ -81,6 +81,7 @@ function loopConfigOf(o: LoopOptions, b: BuildResult | null): LoopConfig {
     memoryMb: r.memoryMb ?? null,
     durationSec: r.durationSec ?? null,
     accel: r.accel ?? null,
+    append: r.append ?? null,
     signature: r.signature ?? null,
     title: r.title ?? null,
     selfTest: r.selfTest ?? null,

@@ -20,18 +20,26 @@ export async function readLoop(dir: string): Promise<LoopRecord> {
   return rec;
 }
 
-/** Loop dirs named by the user: a loop dir itself, or a dir whose subdirs are loop dirs. */
+/** Loop dirs under `dir` (itself, or up to two levels down: extracted bundles nest one level). */
+async function loopDirsUnder(dir: string, depth: number): Promise<string[]> {
+  if (await exists(join(dir, 'loop.json'))) return [dir];
+  if (depth === 0) return [];
+  let entries: import('node:fs').Dirent[] = [];
+  try { entries = await readdir(dir, { withFileTypes: true }); } catch { return []; }
+  const out: string[] = [];
+  for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    out.push(...(await loopDirsUnder(join(dir, e.name), depth - 1)));
+  }
+  return out;
+}
+
+/** Loop dirs named by the user: loop dirs, or dirs that hold them (e.g. extracted bundles). */
 export async function findLoopDirs(dirs: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const d of dirs) {
-    const abs = resolve(d);
-    if (await exists(join(abs, 'loop.json'))) { out.push(abs); continue; }
-    let entries: string[] = [];
-    try { entries = (await readdir(abs)).sort(); } catch { /* reported below */ }
-    const subs: string[] = [];
-    for (const e of entries) if (await exists(join(abs, e, 'loop.json'))) subs.push(join(abs, e));
-    if (!subs.length) throw usageError(`${d} holds no loop.json (nor do its subdirs): give the shard dirs krepro loop wrote`);
-    out.push(...subs);
+    const found = await loopDirsUnder(resolve(d), 2);
+    if (!found.length) throw usageError(`${d} holds no loop.json (nor do its subdirs): give the shard dirs krepro loop wrote`);
+    out.push(...found);
   }
   return out;
 }

@@ -97,6 +97,7 @@ export function configKey(c: LoopConfig): string {
     memoryMb: c.memoryMb,
     durationSec: c.durationSec,
     accel: c.accel,
+    append: c.append ?? null,
     signature: c.signature,
     title: c.title,
     selfTest: c.selfTest,

@@ -47,6 +47,7 @@ export interface LoopConfig {
   memoryMb: number | null;
   durationSec: number | null;
   accel: string | null;
+  append?: string | null;
   signature: string | null;
   title: string | null;
   selfTest: string | null;

@@ -97,6 +97,18 @@ describe('split over processes, then merge', () => {
     expect(onDisk.stats).toEqual(merged.stats);
   });
 
+  it('survives the deploy path: bundle each shard, verify, extract, merge', async () => {
+    const { createBundle, verifyBundle, extractBundle } = await import('../../src/artifacts/bundle.ts');
+    for (const k of [0, 1, 2]) {
+      const b = join(root, 'bundles', `shard-${k}.tar.gz`);
+      await createBundle(join(root, `shard${k}`), b);
+      expect((await verifyBundle(b)).ok).toBe(true);
+      await extractBundle(b, join(root, 'extracted', `shard-${k}`));
+    }
+    const m = await mergeLoops([join(root, 'extracted')], join(root, 'merged-from-bundles'));
+    expect(m.record.stats).toEqual(single.stats);
+  });
+
   it('refuses a shard given twice and warns about a missing one', async () => {
     await expect(mergeLoops([join(root, 'shard0'), join(root, 'shard0')], join(root, 'dup'))).rejects.toThrow(/both/);
     const part = await mergeLoops([join(root, 'shard0'), join(root, 'shard2')], join(root, 'part'));
