@@ -107,12 +107,17 @@ interface Mm {
   cpuVal: Map<number, { raw: number; line: TraceLine }>;
   slots: Map<number, Slot>;
   walks: Map<number, Walk>;
-  exhausted: boolean;
+  /** Failed allocations (cid=unset getcid) per CPU, not yet followed by a success there. */
+  exhausted: Map<number, { line: TraceLine; message: string; evidence: (TraceLine | null | undefined)[] }>;
+  lastPut: Map<number, number>;       // cid -> line number of its last putcid
   reported: Set<string>;
   childCid: Map<number, { raw: number; line: TraceLine }>;   // pid -> getcid that followed its user_add
   stats: MmExercise;
   anomalies: number;
 }
+
+/** How long an allocation may find every CID taken before it counts (the upstream debug patch warns after 50 ms). */
+const EXHAUSTED_SECONDS = 0.05;
 
 const byLine = (a: TraceLine, b: TraceLine) => a.lineNo - b.lineNo;
 
@@ -199,7 +204,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
 
   const newMm = (mm: string, line: TraceLine): Mm => ({
     mm, dead: false, users: null, live: new Map(), everUsers: new Set(), taskVal: new Map(), cpuVal: new Map(),
-    slots: new Map(), walks: new Map(), exhausted: false, reported: new Set(), childCid: new Map(), anomalies: 0,
+    slots: new Map(), walks: new Map(), exhausted: new Map(), lastPut: new Map(), reported: new Set(), childCid: new Map(), anomalies: 0,
     stats: {
       mm, firstTime: line.time, tasks: 0, maxUsers: 0, crossUp: 0, crossDown: 0, crossUpWithVfork: 0,
       crossDownWithVfork: 0, vforkChildren: vforkOf.get(mm)?.size ?? 0, fixupWalks: 0,
@@ -272,6 +277,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       const o = decodeCid(ov.raw);
       if (o.cid !== v.cid || !owns(o)) continue;
       if (isTask && !m.live.has(other) && m.everUsers.has(other)) continue;
+      if (ov.line.lineNo < (m.lastPut.get(v.cid) ?? -1)) continue; // held before the CID was released: stale
       const key = `dup:${holder}:${isTask ? 'task' : 'cpu'}:${other}:${v.cid}`;
       if (m.reported.has(key)) continue;
       m.reported.add(key);
@@ -282,6 +288,24 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
           `${who} ${other} has it since ${t6(ov.line.time)}, ${who} ${id} got it at ${t6(line.time)}`,
       }, [ov.line, line, m.slots.get(v.cid)?.get]);
     }
+  };
+
+  /**
+   * The 6.12 allocator may find the mask full for a moment while a remote
+   * clear or a migration owns a CID: that resolves. Exhaustion is a failed
+   * allocation that never resolves, or resolves only after 50 ms.
+   */
+  const reportExhausted = (m: Mm, x: { line: TraceLine; message: string; evidence: (TraceLine | null | undefined)[] }, end: TraceLine | null) => {
+    report(m, {
+      kind: 'cid-exhausted', pid: x.line.pid, cpu: x.line.cpu, time: x.line.time,
+      message: x.message + (end ? `; the allocation only succeeded at ${t6(end.time)}` : '; no allocation succeeded on that CPU afterwards'),
+    }, [...x.evidence, end]);
+  };
+  const resolveExhausted = (m: Mm, line: TraceLine) => {
+    const x = m.exhausted.get(line.cpu);
+    if (!x) return;
+    m.exhausted.delete(line.cpu);
+    if (line.time - x.line.time > EXHAUSTED_SECONDS) reportExhausted(m, x, line);
   };
 
   const closeWalk = (m: Mm, w: Walk) => {
@@ -317,6 +341,8 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   /** End of an mm incarnation (or of the trace): CIDs whose last owner dropped them unreleased. */
   const finish = (m: Mm) => {
     for (const w of [...m.walks.values()]) closeWalk(m, w);
+    for (const x of m.exhausted.values()) reportExhausted(m, x, null);
+    m.exhausted.clear();
     for (const s of m.slots.values()) {
       if (s.holders.size > 0 || !s.lastDrop) continue;
       const d = s.lastDrop;
@@ -418,22 +444,23 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         const la = lastAddBy.get(line.pid);
         lastAddBy.delete(line.pid);
         if (v.unset) {
-          if (!m.exhausted) {
-            m.exhausted = true;
+          if (!m.exhausted.has(line.cpu)) {
             const held = [...m.slots.values()].sort((a, b) => a.cid - b.cid);
+            const name = (h: string) => h.replace('task:', 'pid ').replace('cpu:', 'CPU ');
             const desc = held.map((s) => `${s.cid}: ` + (s.holders.size
-              ? [...s.holders.keys()].map((h) => h.replace('task:', 'pid ').replace('cpu:', 'CPU ')).join('+')
-              : s.lastDrop ? `nobody (dropped by ${s.lastDrop.holder.replace('task:', 'pid ').replace('cpu:', 'CPU ')} at ${t6(s.lastDrop.line.time)}, never released)` : 'nobody'));
-            report(m, {
-              kind: 'cid-exhausted', pid: line.pid, cpu: line.cpu, time: line.time,
+              ? [...s.holders.keys()].map(name).join('+')
+              : s.lastDrop ? `nobody (dropped by ${name(s.lastDrop.holder)} at ${t6(s.lastDrop.line.time)}, never released)` : 'nobody'));
+            m.exhausted.set(line.cpu, {
+              line,
               message: `mm ${m.mm}: pid ${line.pid} on CPU ${line.cpu} found every CID taken at ${t6(line.time)}` +
                 (cpus !== null ? ` (${held.length} taken in the replay, ${cpus} CPUs)` : '') +
                 (desc.length ? `; held: ${desc.join('; ')}` : ''),
-            }, [line, ...held.flatMap((s) => [s.get, s.lastDrop?.line])]);
+              evidence: [line, ...held.flatMap((s) => [s.get, s.lastDrop?.line])],
+            });
           }
           break;
         }
-        m.exhausted = false;
+        resolveExhausted(m, line);
         const c = v.cid!;
         const s = m.slots.get(c);
         if (s && s.get) {
@@ -454,8 +481,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       }
       case 'putcid': {
         const v = decodeCid(e.cid);
-        if (v.cid !== null) m.slots.delete(v.cid);
-        m.exhausted = false;
+        if (v.cid !== null) { m.slots.delete(v.cid); m.lastPut.set(v.cid, line.lineNo); }
         break;
       }
       case 'task_update':

@@ -179,6 +179,24 @@ describe('cid-leak and cid-exhausted', () => {
       expect(ex.message).toMatch(/never released/);
     });
   }
+  it('a mask full for a moment (remote clear in flight) is no exhaustion; full for 60 ms is', () => {
+    const run = (waitUs: number) => {
+      const w = new TraceWriter('tracefs', true, 2);
+      w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A).userAdd(1, 0, 3, 3, A);
+      w.getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).getcid(2, 1, A, 1).cpuCid(2, 1, 1, 1, A);
+      w.cpuCid(1, 0, 1, 0x80000001, A);           // CPU 0 remote-clears CPU 1's CID
+      w.cpuCid(1, 0, 1, UNSET612, A);
+      w.getcid(3, 1, A, UNSET612);                 // CPU 1 allocates before the put lands
+      w.wait(waitUs).putcid(1, 0, A, 1);
+      w.getcid(3, 1, A, 1).cpuCid(3, 1, 1, 1, A);
+      return analyzeText(w.text());
+    };
+    expect(run(3).anomalies).toEqual([]);
+    const late = run(60_000);
+    expect(kinds(late)).toEqual(['cid-exhausted']);
+    expect(late.anomalies[0]).toMatchObject({ pid: 3, cpu: 1 });
+    expect(late.anomalies[0].message).toMatch(/only succeeded at/);
+  });
   it('a CID moved between CPUs by migration is no leak', () => {
     const w = new TraceWriter('tracefs');
     w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A);

@@ -34,6 +34,7 @@ export class TraceWriter {
     return this;
   }
   raw(line: string): this { this.lines.push(line); return this; }
+  wait(usec: number): this { this.usec += usec; return this; }
   text(): string { return this.lines.join('\n') + '\n'; }
 
   // mmcid events
