@@ -68,6 +68,9 @@ export interface TraceAnalysis {
   traceLines: number;
   mmcidEvents: number;
   rejectedLines: number;
+  /** Set when the ring buffer lost events: the replay starts here (seconds); earlier events are skipped. */
+  replayFrom: number | null;
+  skippedEvents: number;
   anomalies: Anomaly[];
   /** Mms with two or more users, or with an anomaly. */
   mms: MmExercise[];
@@ -184,7 +187,10 @@ export function analyzeText(text: string, opts: AnalyzeOptions = {}): TraceAnaly
 }
 
 export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): TraceAnalysis {
-  const { events } = parsed;
+  // With lost events only the tail that every CPU's buffer still covers is complete.
+  const replayFrom = parsed.completeFrom;
+  const events = replayFrom === null ? parsed.events : parsed.events.filter((e) => e.line.time >= replayFrom);
+  const skippedEvents = parsed.events.length - events.length;
   const design = detectDesign(events);
   let cpus: number | null = null;
   let cpusSource: TraceAnalysis['cpusSource'] = 'none';
@@ -532,7 +538,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   }
   for (const s of vforkOf.values()) totals.vforkChildren += s.size;
   return {
-    design, cpus, cpusSource, traceLines: parsed.traceLines, mmcidEvents, rejectedLines: parsed.rejected,
+    design, cpus, cpusSource, traceLines: parsed.traceLines, mmcidEvents, rejectedLines: parsed.rejected, replayFrom, skippedEvents,
     anomalies, mms: keep.map((m) => m.stats).sort((a, b) => a.firstTime - b.firstTime), totals,
   };
 }

@@ -24,6 +24,9 @@ export function formatAnalysis(r: TraceAnalysis, opts: { maxMms?: number } = {})
     : `${r.cpus} CPUs` + (r.cpusSource === 'inferred' ? ' (inferred from the highest CPU seen; pass --cpus to be sure)'
       : r.cpusSource === 'header' ? ' (trace header)' : '');
   out.push(`trace: ${r.traceLines} trace lines, ${r.mmcidEvents} mmcid events (${DESIGN[r.design]}), ${cpuNote}`);
+  if (r.replayFrom !== null) {
+    out.push(`  the ring buffer lost events: replay from ${r.replayFrom.toFixed(6)}s, where every CPU's buffer is complete (${r.skippedEvents} earlier events skipped)`);
+  }
   if (r.rejectedLines) out.push(`  ${r.rejectedLines} mmcid line(s) ignored: fields missing (elided or garbled)`);
   if (r.mmcidEvents === 0) out.push('  no mmcid events: was the kernel built with the mmcid trace events and were they enabled?');
   out.push('');

@@ -44,6 +44,14 @@ export interface ParsedTrace {
   cpus: number | null;
   /** Largest CPU number seen on a trace line, or -1. */
   maxCpu: number;
+  /**
+   * The ring buffer dropped events (`CPU:N [LOST M EVENTS]`, or a tracefs
+   * header with fewer entries in the buffer than written). Each CPU's buffer
+   * drops its own oldest events, so the trace is complete only from the
+   * latest of the CPUs' first timestamps: `completeFrom`.
+   */
+  lost: boolean;
+  completeFrom: number | null;
 }
 
 /** Longest line considered; real trace lines are far shorter. Bounds regex work per line. */
@@ -56,6 +64,8 @@ const CONSOLE = /^\s*(.{1,32}?)-(\d+)\s+(\d+)([^\s\d]\S{2,6})?\s+(\d+)us\s?[+!#*
 // tracefs: `comm-pid (tgid) [CPU] <flags> secs.usecs: event: body`
 const TRACEFS = /^\s*(.{1,32}?)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(?:(\S{3,7})\s+)?(\d+\.\d+):\s+([A-Za-z0-9_]+):\s?(.*)$/;
 const HEADER_CPUS = /#P:(\d+)/;
+const HEADER_ENTRIES = /entries-in-buffer\/entries-written:\s*(\d+)\/(\d+)/;
+const LOST = /CPU:\d+ \[LOST \d+ EVENTS\]/;
 
 /** Remove mail quoting (`> `, `>> `, `> > `) from the start of a line. */
 export function unquote(line: string): string {
@@ -202,6 +212,8 @@ export function parseTrace(text: string): ParsedTrace {
   let rejected = 0;
   let cpus: number | null = null;
   let maxCpu = -1;
+  let lost = false;
+  const firstTime = new Map<number, number>();
   let lineNo = 0;
   let start = 0;
   const n = text.length;
@@ -212,20 +224,27 @@ export function parseTrace(text: string): ParsedTrace {
     const raw = text.slice(start, end);
     start = end + 1;
     if (raw.length === 0) { if (end === n) break; continue; }
-    if (cpus === null && raw.length < 200 && raw.includes('#P:')) {
-      const h = HEADER_CPUS.exec(raw);
-      if (h) cpus = Number(h[1]);
+    if (raw.length < 200) {
+      if (cpus === null && raw.includes('#P:')) {
+        const h = HEADER_CPUS.exec(raw);
+        if (h) cpus = Number(h[1]);
+        const en = HEADER_ENTRIES.exec(raw);
+        if (en && Number(en[1]) < Number(en[2])) lost = true;
+      }
+      if (raw.includes('[LOST ') && LOST.test(raw)) lost = true;
     }
     const line = parseTraceLine(raw, lineNo);
     if (!line) { if (end === n) break; continue; }
     traceLines++;
     if (line.cpu > maxCpu) maxCpu = line.cpu;
+    if (!firstTime.has(line.cpu)) firstTime.set(line.cpu, line.time);
     const ev = toEvent(line);
     if (ev) events.push(ev);
     else if (line.event.startsWith('mmcid_')) rejected++;
     if (end === n) break;
   }
-  return { events, traceLines, rejected, cpus, maxCpu };
+  const completeFrom = lost && firstTime.size ? Math.max(...firstTime.values()) : null;
+  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom };
 }
 
 /**

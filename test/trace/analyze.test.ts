@@ -252,6 +252,30 @@ describe('exercise counts', () => {
   });
 });
 
+describe('lost events', () => {
+  const body = (w: TraceWriter) => {
+    w.userAdd(2, 1, 2, 1, A).getcid(2, 1, A, 0).cpuCid(2, 1, 1, 0, A);
+    // CPU 0's remote clear of CPU 1's CID (lazy, unset, put) fell out of CPU 0's buffer
+    w.wait(1000).userAdd(2, 0, 3, 2, A);       // CPU 0's oldest surviving event
+    w.getcid(2, 1, A, 0).cpuCid(2, 1, 1, 0, A);
+    return w.text();
+  };
+  it('without a loss marker the replay trusts everything', () => {
+    const w = new TraceWriter('tracefs', false).raw('# entries-in-buffer/entries-written: 5/5   #P:4');
+    expect(kinds(analyzeText(body(w)))).toContain('cid-duplicate');
+  });
+  for (const marker of ['# entries-in-buffer/entries-written: 5/9   #P:4', 'CPU:0 [LOST 4 EVENTS]']) {
+    it(`replays only where every CPU's buffer is complete (${marker.slice(0, 14)})`, () => {
+      const w = new TraceWriter('tracefs', false).raw(marker);
+      const r = analyzeText(body(w));
+      expect(r.anomalies).toEqual([]);
+      expect(r.replayFrom).toBeCloseTo(1.001028, 6);
+      expect(r.skippedEvents).toBe(3);
+      expect(formatAnalysis(r)).toMatch(/lost events: replay from 1.001028s/);
+    });
+  }
+});
+
 describe('decodeCid', () => {
   it('reads both designs', () => {
     expect(decodeCid(0x80000000)).toMatchObject({ unset: true, cid: null });
