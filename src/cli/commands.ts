@@ -12,4 +12,5 @@ export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] =
   () => import('./run.ts'),
   () => import('./bundle.ts'),
   () => import('./report.ts'),
+  () => import('./classify.ts'),
 ];

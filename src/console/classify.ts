@@ -194,18 +194,24 @@ class ParsedLog {
     return { texts, idx, end };
   }
 
+  /**
+   * Where the report ends: after its last stack, register or trace-marker
+   * line before the next report (console noise that follows is not part of it).
+   */
   private endLine(start: number, g: Gathered): number {
-    let end = g.end > 0 ? g.idx[g.end - 1]! + 1 : start + 1;
+    let last = 0;
     for (let k = 1; k < g.end; k++) {
       const t = g.texts[k]!;
-      if (t.startsWith('---[ end ')) {
-        end = Math.min(end, g.idx[k]! + 1);
-        break;
-      }
+      if (REPORT_BODY.test(t) || frameNames(t) !== null) last = k;
+      if (t.startsWith('---[ end ')) break;
     }
-    return end;
+    return Math.max(start + 1, g.idx[last]! + 1);
   }
 }
+
+/** Lines that belong to a report body: stack tags, frames, registers, code, trace markers. */
+const REPORT_BODY =
+  /^\s*(?:<\/?(?:TASK|IRQ|NMI|EOI|SOFTIRQ)>|Call [Tt]race|Backtrace|RIP: |RSP: |R[A-Z0-9]{1,2}: |Code: |CR2: |FS: |CS: |DR[0-9]: |PKRU: |pc : |lr : |sp : |x[0-9]+ *: |Modules linked in|CPU: |Hardware name|Workqueue: |irq event stamp|hardirqs|softirqs|---\[ end |\[<[0-9a-f]+>\])/;
 
 /** Apply a group's formats to the report; the earliest matching title wins. */
 function describe(g: Gathered, group: OopsGroup): Description {
