@@ -112,7 +112,7 @@ describe('bisect engine over a real git repo with a fake environment', () => {
     expect(r.text).toContain('first bad commit: ' + commits[7]);
   });
 
-  it('defaults the signature to the bad endpoint titles and bisects a fix with --fixed', async () => {
+  it('defaults the signature to the bad endpoint titles and bisects a fix with --fixed', { timeout: 120_000 }, async () => {
     // fixed: commits before index 5 crash, from 5 on the bug is gone; bad (old) = 0, good (new) = 12
     const r = await startBisect(
       { ...base(), good: commits[12], bad: commits[0], fixed: true, id: 'fix' },
@@ -198,7 +198,7 @@ describe('bisect engine over a real git repo with a fake environment', () => {
       );
       expect(await readFile(res.logFile, 'utf8')).toBe(await readFile(ref.logFile, 'utf8'));
     }
-  });
+  }, 240_000);
 
   it('rejects bad input with one-line usage errors', async () => {
     const e1 = await validateRange(root, 'HEAD', 'HEAD~1', false).catch((e) => e);
