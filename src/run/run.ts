@@ -130,6 +130,9 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
 export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> {
   const o = resolveRunOptions(input);
   const t0 = Date.now();
+  // Problems with the input or the host are reported before a run dir exists.
+  if (o.kernel && !(await exists(resolve(o.kernel)))) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
+  await pickAccel(o.accel);
   const runDir = resolve(o.runDir ?? join(o.resultsDir, newRunId()));
   try {
     await mkdir(runDir, { recursive: true });

@@ -19,7 +19,7 @@ export interface QemuSpec {
 
 export function qemuArgv(s: QemuSpec): string[] {
   const argv = [
-    s.binary ?? 'qemu-system-x86_64',
+    s.binary ?? process.env.KREPRO_QEMU ?? 'qemu-system-x86_64',
     '-name', s.name,
     '-machine', 'pc',
     ...(s.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),

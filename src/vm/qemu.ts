@@ -64,7 +64,7 @@ export function startQemu(argv: string[], consoleLog: string, onLine: (line: str
   };
 }
 
-export async function qemuVersion(binary = 'qemu-system-x86_64'): Promise<string | null> {
+export async function qemuVersion(binary = process.env.KREPRO_QEMU ?? 'qemu-system-x86_64'): Promise<string | null> {
   try {
     const r = await execa(binary, ['--version'], { reject: false });
     return r.exitCode === 0 ? String(r.stdout).split('\n')[0] : null;
