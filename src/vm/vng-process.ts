@@ -1,0 +1,118 @@
+import { execa, execaSync, type ResultPromise } from 'execa';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import type { QemuProcess } from './qemu.ts';
+
+/**
+ * The one module that starts vng, with the same contract as startQemu
+ * (qemu.ts): console bytes go to console.log and `onLine` as they arrive,
+ * and no guest outlives krepro.
+ *
+ * Two differences from a plain QEMU:
+ * - vng (with --verbose) writes the kernel console to its stderr and the
+ *   guest script's output (heartbeats, markers) to its stdout. Both are
+ *   console lines here, each stream split into whole lines on its own so
+ *   the two never cut into each other's lines. The stderr text is also kept
+ *   (last 64 KB) for start-failure messages.
+ * - QEMU is not vng's child but its great-grandchild (vng -> sh ->
+ *   virtme-run -> qemu), so a parent-death signal on vng alone would leave
+ *   QEMU running after a SIGKILL of krepro. vng runs as PID 1 of a new PID
+ *   namespace (`unshare --pid --fork --kill-child`): when krepro dies,
+ *   setpriv's death signal kills unshare, --kill-child kills vng, and the
+ *   kernel kills everything left in the namespace, QEMU included.
+ *   Non-root users get a user namespace for that (`--user
+ *   --map-current-user`); where namespaces are refused, vng runs under the
+ *   death signal only and the final SIGKILL covers normal exits.
+ */
+export function vngLauncher(uid = process.getuid?.() ?? 0): string[] {
+  return uid === 0
+    ? ['unshare', '--pid', '--fork', '--kill-child=SIGKILL', '--']
+    : ['unshare', '--user', '--map-current-user', '--pid', '--fork', '--kill-child=SIGKILL', '--'];
+}
+
+let launcherOk: boolean | null = null;
+
+/** Can this host create the PID namespace? Probed once (a few ms). */
+export function namespacesUsable(): boolean {
+  if (launcherOk === null) {
+    try {
+      launcherOk = execaSync(vngLauncher()[0], [...vngLauncher().slice(1), 'true'], { reject: false, timeout: 5000 }).exitCode === 0;
+    } catch {
+      launcherOk = false;
+    }
+  }
+  return launcherOk;
+}
+
+export function startVng(argv: string[], consoleLog: string, onLine: (line: string) => void): QemuProcess {
+  const log: WriteStream = createWriteStream(consoleLog, { flags: 'a' });
+  const wrapped = [...(namespacesUsable() ? vngLauncher() : []), ...argv];
+  const p: ResultPromise = execa('setpriv', ['--pdeathsig', 'KILL', '--', ...wrapped], {
+    stdin: 'pipe',          // vng's virtme.stdin port: kept open, never written
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    reject: false,
+    cleanup: true,
+    encoding: 'buffer',
+  });
+  let running = true;
+  let stderrTail = '';
+  const splitter = (keep: boolean) => {
+    const dec = new StringDecoder('utf8');
+    let pending = '';
+    const emit = (line: string) => {
+      log.write(line + '\n');
+      onLine(line);
+    };
+    return {
+      data: (chunk: Buffer) => {
+        const text = dec.write(chunk);
+        if (keep) stderrTail = (stderrTail + text).slice(-65536);
+        pending += text;
+        let i;
+        while ((i = pending.indexOf('\n')) >= 0) {
+          emit(pending.slice(0, i).replace(/\r/g, ''));
+          pending = pending.slice(i + 1);
+        }
+        if (pending.length > 1 << 20) {
+          emit(pending.replace(/\r/g, ''));
+          pending = '';
+        }
+      },
+      end: () => {
+        pending += dec.end();
+        if (pending) emit(pending.replace(/\r/g, ''));
+        pending = '';
+      },
+    };
+  };
+  const out = splitter(false);
+  const err = splitter(true);
+  p.stdout!.on('data', out.data);
+  p.stderr!.on('data', err.data);
+  const ended = (s: NodeJS.ReadableStream) => new Promise<void>((res) => {
+    s.once('end', () => res());
+    s.once('close', () => res());
+  });
+  const outEnd = ended(p.stdout!);
+  const errEnd = ended(p.stderr!);
+  const exited = (async () => {
+    const r = await p;
+    running = false;
+    // Grandchildren may hold the pipes a moment longer; do not wait forever.
+    await Promise.race([Promise.all([outEnd, errEnd]), new Promise((res) => setTimeout(res, 2000))]);
+    out.end();
+    err.end();
+    await new Promise<void>((res) => log.end(() => res()));
+    return { code: r.exitCode ?? null, signal: r.signal ?? null, stderr: stderrTail };
+  })();
+  return {
+    pid: p.pid,
+    exited,
+    kill: (signal = 'SIGKILL') => {
+      if (running) p.kill(signal);
+    },
+    isRunning: () => running,
+  };
+}
