@@ -240,9 +240,17 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     return m.childCid.get(pid) ?? tv ?? null;
   };
 
+  const pidMms = new Map<number, Set<Mm>>();   // pid -> mms it used (for exits)
+  const touch = (pid: number, m: Mm) => {
+    let set = pidMms.get(pid);
+    if (!set) pidMms.set(pid, (set = new Set()));
+    set.add(m);
+  };
   const setHolder = (m: Mm, holder: string, raw: number, line: TraceLine) => {
-    const map = holder.startsWith('task:') ? m.taskVal : m.cpuVal;
-    const id = Number(holder.split(":")[1]);
+    const isTask = holder.startsWith('task:');
+    const map = isTask ? m.taskVal : m.cpuVal;
+    const id = Number(holder.split(':')[1]);
+    if (isTask) touch(id, m);
     const old = map.get(id);
     const oldV = old ? decodeCid(old.raw) : null;
     const newV = decodeCid(raw);
@@ -264,7 +272,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
 
   const dropHolder = (m: Mm, holder: string, line: TraceLine) => {
     const map = holder.startsWith('task:') ? m.taskVal : m.cpuVal;
-    if (map.has(Number(holder.split(":")[1]))) setHolder(m, holder, 0xffffffff, line);
+    if (map.has(Number(holder.split(':')[1]))) setHolder(m, holder, 0xffffffff, line);
   };
 
   /** Task-owned (plain) or CPU-owned values of the same CID held by two owners. */
@@ -277,9 +285,15 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         : design === '6.12' ? true : x.onCpu && !x.transit;
     if (!owns(v)) return;
     const map = isTask ? m.taskVal : m.cpuVal;
-    const id = Number(holder.split(":")[1]);
-    for (const [other, ov] of map) {
-      if (other === id) continue;
+    const id = Number(holder.split(':')[1]);
+    const slot = m.slots.get(v.cid);
+    if (!slot) return;
+    // The slot lists every current holder of this CID (released CIDs drop their slot).
+    for (const holderKey of slot.holders.keys()) {
+      if (holderKey.startsWith('task:') !== isTask) continue;
+      const other = Number(holderKey.split(':')[1]);
+      const ov = map.get(other);
+      if (other === id || !ov) continue;
       const o = decodeCid(ov.raw);
       if (o.cid !== v.cid || !owns(o)) continue;
       if (isTask && !m.live.has(other) && m.everUsers.has(other)) continue;
@@ -316,6 +330,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
 
   const closeWalk = (m: Mm, w: Walk) => {
     m.walks.delete(w.walker);
+    walkersOpen.get(w.walker)?.delete(m);
     for (const [pid, addLine] of w.startLive) {
       if (pid === w.walker || w.visitedSet.has(pid) || w.leftDuring.has(pid)) continue;
       const held = cidOfTask(m, pid);
@@ -337,11 +352,15 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     }
   };
 
+  const walkersOpen = new Map<number, Set<Mm>>();   // walker pid -> mms it has an open walk in
   const closeWalksBy = (pid: number) => {
-    for (const m of mms.values()) {
+    const open = walkersOpen.get(pid);
+    if (!open) return;
+    for (const m of [...open]) {
       const w = m.walks.get(pid);
       if (w) closeWalk(m, w);
     }
+    walkersOpen.delete(pid);
   };
 
   /** End of an mm incarnation (or of the trace): CIDs whose last owner dropped them unreleased. */
@@ -376,7 +395,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
 
   const usersEvent = (m: Mm, e: { kind: 'user_add' | 'user_del'; pid: number; users: number; line: TraceLine }) => {
     const prev = m.users;
-    if (e.kind === 'user_add') { m.live.set(e.pid, e.line); m.everUsers.add(e.pid); }
+    if (e.kind === 'user_add') { m.live.set(e.pid, e.line); m.everUsers.add(e.pid); touch(e.pid, m); }
     else m.live.delete(e.pid);
     let bad: string | null = null;
     if (exactUsers && prev !== null) {
@@ -412,10 +431,12 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         continue;
       case 'exit':
         closeWalksBy(e.pid);
-        for (const m of mms.values()) {
-          if (m.live.has(e.pid)) m.live.delete(e.pid);
+        for (const m of pidMms.get(e.pid) ?? []) {
+          if (mms.get(m.mm) !== m) continue;
+          m.live.delete(e.pid);
           dropHolder(m, `task:${e.pid}`, line);
         }
+        pidMms.delete(e.pid);
         continue;
       case 'fork':
       case 'exec':
@@ -508,6 +529,9 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
             leftDuring: new Set(), lines: [],
           };
           m.walks.set(line.pid, w);
+          let open = walkersOpen.get(line.pid);
+          if (!open) walkersOpen.set(line.pid, (open = new Set()));
+          open.add(m);
           m.stats.fixupWalks++;
         }
         w.visited.push(e.pid);
@@ -540,5 +564,26 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   return {
     design, cpus, cpusSource, traceLines: parsed.traceLines, mmcidEvents, rejectedLines: parsed.rejected, replayFrom, skippedEvents,
     anomalies, mms: keep.map((m) => m.stats).sort((a, b) => a.firstTime - b.firstTime), totals,
+  };
+}
+
+/** What `krepro run` keeps in run.json: findings and how hard the trace exercised the trigger. */
+export interface TraceSummary {
+  design: TraceAnalysis['design'];
+  cpus: number | null;
+  mmcidEvents: number;
+  replayFrom: number | null;
+  anomalies: Omit<Anomaly, 'lines' | 'lineNumbers'>[];
+  exercise: ExerciseTotals;
+}
+
+export function summarizeAnalysis(r: TraceAnalysis): TraceSummary {
+  return {
+    design: r.design,
+    cpus: r.cpus,
+    mmcidEvents: r.mmcidEvents,
+    replayFrom: r.replayFrom,
+    anomalies: r.anomalies.map(({ lines: _l, lineNumbers: _n, ...a }) => a),
+    exercise: r.totals,
   };
 }
