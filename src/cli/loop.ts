@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
-import { buildOptions, toBuildOptions, progressPrinter } from './common.ts';
+import { progressPrinter } from './common.ts';
+import { runOptions, toRunOptions } from './run-options.ts';
 import { usageError } from '../util/errors.ts';
 import { resultsRoot } from '../util/paths.ts';
 import { runLoop, type LoopProgress } from '../loop/loop.ts';
@@ -31,45 +32,23 @@ const cmd: CommandModule = {
   command: 'loop',
   describe: 'Build once and boot the kernel many times: reproduction rate, time to failure, history',
   builder: (y) =>
-    buildOptions(y)
-      .option('kernel', { type: 'string', describe: 'boot this bzImage instead of building' })
-      .option('append', { type: 'string', describe: 'added to the kernel command line of every run' })
-      .option('cpus', { type: 'number', describe: 'vCPUs per run (default 4)' })
-      .option('memory', { type: 'number', describe: 'guest memory in MB (default 1024)' })
-      .option('duration', { type: 'number', describe: 'workload seconds per run (default 60)' })
-      .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, describe: 'QEMU accelerator (default auto)' })
-      .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
-      .option('title', { type: 'string', describe: 'exact title that counts as reproduced' })
-      .option('self-test', { choices: ['soft-lockup', 'rcu-stall', 'hung-task'] as const, describe: 'provoke a real stall with test_lockup' })
+    runOptions(y)
       .option('count', { type: 'number', describe: 'number of runs (over all shards)' })
       .option('until', { type: 'string', describe: 'loop for this long, e.g. 8h or 1h30m' })
       .option('stop-on-first', { type: 'boolean', default: false, describe: 'stop at the first reproduction' })
       .option('shard', { type: 'string', describe: 'run shard K of N (K/N, 1-based); else from KREPRO_SHARD_INDEX/KREPRO_SHARD_COUNT, JOB_COMPLETION_INDEX or CI_NODE_INDEX/CI_NODE_TOTAL' })
-      .option('results', { type: 'string', describe: 'results dir (default KREPRO_RESULTS or ./results)' })
       .option('dir', { type: 'string', describe: 'exact loop dir (default <results>/loop-<time>-<id>)' })
       .option('history', { type: 'boolean', default: true, describe: 'record the loop in <results>/history.jsonl (--no-history to skip)' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
-      .conflicts('count', 'until')
-      .conflicts('kernel', ['tree', 'commit']),
+      .conflicts('count', 'until'),
   handler: async (argv) => {
     const a = argv as unknown as Args;
     if (a.count === undefined && a.until === undefined) throw usageError('say how long to loop: --count N or --until DURATION (e.g. --until 8h)');
     if (a.kernel && (a.patch?.length || a.config?.length)) throw usageError('--patch and --config need a build; drop them or drop --kernel');
     const results = resolve(a.results ?? resultsRoot());
-    const run: Partial<RunOptions> = { resultsDir: results };
+    const { build: b, ...rest } = toRunOptions(a as unknown as Parameters<typeof toRunOptions>[0]);
+    const run: Partial<RunOptions> = { ...rest, resultsDir: results };
     if (a.kernel) run.kernel = resolve(a.kernel);
-    if (a.append) run.append = a.append;
-    if (a.cpus !== undefined) run.cpus = a.cpus;
-    if (a.memory !== undefined) run.memoryMb = a.memory;
-    if (a.duration !== undefined) run.durationSec = a.duration;
-    if (a.accel) run.accel = a.accel;
-    if (a.signature) run.signature = a.signature;
-    if (a.title) run.title = a.title;
-    if (a['self-test']) run.selfTest = a['self-test'];
-    if (a.signature) {
-      try { new RegExp(a.signature); } catch (e) { throw usageError(`--signature is not a valid regex: ${(e as Error).message}`); }
-    }
-
     const ac = new AbortController();
     const onSig = () => ac.abort();
     process.once('SIGINT', onSig);
@@ -80,7 +59,7 @@ const cmd: CommandModule = {
     try {
       const { dir, record } = await runLoop({
         run,
-        build: a.kernel ? undefined : { ...toBuildOptions(a), progress: progressPrinter() },
+        build: b ? { ...b, progress: progressPrinter() } : undefined,
         count: a.count ?? null,
         untilSec: a.until !== undefined ? parseDuration(a.until) : null,
         stopOnFirst: a['stop-on-first'],

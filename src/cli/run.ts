@@ -6,7 +6,8 @@ import { runKernel, resolveRunOptions, planRun } from '../run/run.ts';
 import { peekBuild } from '../build/build.ts';
 import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
 import type { RunRecord } from '../run/types.ts';
-import { cacheRoot } from '../util/paths.ts';
+import { cacheRoot, resultsRoot } from '../util/paths.ts';
+import { recordRun, historyPath } from '../history/index.ts';
 
 const cmd: CommandModule = {
   command: 'run',
@@ -32,6 +33,7 @@ const cmd: CommandModule = {
         signal,
         onLine: args.verbose ? (l) => process.stderr.write(l + '\n') : undefined,
       });
+      await recordRun(rec, rec.dir, historyPath(partial.resultsDir ?? resultsRoot())).catch((e) => process.stderr.write(`krepro: could not record the run in the history index: ${(e as Error).message}\n`));
       print(rec, args.json);
       process.exitCode = EXIT_FOR_VERDICT[rec.verdict];
     } finally {
