@@ -60,8 +60,8 @@ function parseAddr2line(out: string): { func: string; file: string; line: number
   return groups;
 }
 
-/** Run addr2line once for many addresses of one object; one result list per address. */
-async function addr2line(obj: string, addrs: bigint[], section?: string): Promise<{ func: string; file: string; line: number | null }[][]> {
+/** Run addr2line once for many addresses of one object; one result list per address. The one place addr2line runs. */
+export async function addr2line(obj: string, addrs: bigint[], section?: string): Promise<{ func: string; file: string; line: number | null }[][]> {
   const out: { func: string; file: string; line: number | null }[][] = [];
   for (const a of addrs) {
     const args = ['-f', '-i', '-e', obj, ...(section ? ['-j', section] : []), '0x' + a.toString(16)];

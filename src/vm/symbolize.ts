@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { addr2line as runAddr2line } from '../report/symbolize.ts';
 
 /**
  * Addresses -> symbols with the build's System.map (always there), and
- * file:line with addr2line when vmlinux has debug info. The one place
- * addr2line runs.
+ * file:line with addr2line when vmlinux has debug info.
  */
 export interface SymbolTable {
   addrs: bigint[];
@@ -48,15 +47,14 @@ export function symbolize(t: SymbolTable, addrHex: string): string | null {
   return `${t.names[lo]}+0x${off.toString(16)}${size !== null ? `/0x${size.toString(16)}` : ''}`;
 }
 
-/** file:line per address via addr2line; null entries when unknown (no debug info). */
+/** file:line per address via addr2line (src/report/symbolize.ts runs it); null when unknown (no debug info). */
 export async function addr2line(vmlinux: string, addrs: string[]): Promise<(string | null)[]> {
   if (!addrs.length) return [];
   try {
-    const r = await execa('addr2line', ['-e', vmlinux, ...addrs.map((a) => '0x' + a.replace(/^0x/, ''))], { reject: false, timeout: 20_000 });
-    const lines = String(r.stdout).split('\n');
-    return addrs.map((_, i) => {
-      const l = lines[i]?.trim();
-      return l && !l.startsWith('??') ? l : null;
+    const res = await runAddr2line(vmlinux, addrs.map((a) => BigInt('0x' + a.replace(/^0x/, ''))));
+    return res.map((frames) => {
+      const f = frames.at(-1);
+      return f && f.file !== '??' && f.line !== null ? `${f.file}:${f.line}` : null;
     });
   } catch {
     return addrs.map(() => null);
