@@ -113,6 +113,8 @@ interface Mm {
   /** Failed allocations (cid=unset getcid) per CPU, not yet followed by a success there. */
   exhausted: Map<number, { line: TraceLine; message: string; evidence: (TraceLine | null | undefined)[] }>;
   lastPut: Map<number, number>;       // cid -> line number of its last putcid
+  /** Duplicates waiting out the clock-skew window (see SKEW_SECONDS). */
+  pendingDup: PendingDup[];
   reported: Set<string>;
   childCid: Map<number, { raw: number; line: TraceLine }>;   // pid -> getcid that followed its user_add
   stats: MmExercise;
@@ -121,6 +123,21 @@ interface Mm {
 
 /** How long an allocation may find every CID taken before it counts (the upstream debug patch warns after 50 ms). */
 const EXHAUSTED_SECONDS = 0.05;
+
+/**
+ * Per-CPU trace clocks may disagree by a little, so a release on one CPU can
+ * sort just after the next take on another. A duplicate counts only if it is
+ * not undone (the CID released, the other owner letting go) within this window.
+ */
+const SKEW_SECONDS = 0.0005;
+
+interface PendingDup {
+  kind: 'double' | 'owner';
+  cid: number;
+  time: number;
+  other?: string;     // 'owner': the holder that must let go in time
+  fire: () => void;
+}
 
 const byLine = (a: TraceLine, b: TraceLine) => a.lineNo - b.lineNo;
 
@@ -210,7 +227,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
 
   const newMm = (mm: string, line: TraceLine): Mm => ({
     mm, dead: false, users: null, live: new Map(), everUsers: new Set(), taskVal: new Map(), cpuVal: new Map(),
-    slots: new Map(), walks: new Map(), exhausted: new Map(), lastPut: new Map(), reported: new Set(), childCid: new Map(), anomalies: 0,
+    slots: new Map(), walks: new Map(), exhausted: new Map(), lastPut: new Map(), pendingDup: [], reported: new Set(), childCid: new Map(), anomalies: 0,
     stats: {
       mm, firstTime: line.time, tasks: 0, maxUsers: 0, crossUp: 0, crossDown: 0, crossUpWithVfork: 0,
       crossDownWithVfork: 0, vforkChildren: vforkOf.get(mm)?.size ?? 0, fixupWalks: 0,
@@ -254,6 +271,10 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     const old = map.get(id);
     const oldV = old ? decodeCid(old.raw) : null;
     const newV = decodeCid(raw);
+    if (oldV && oldV.cid !== null && oldV.cid !== newV.cid && m.pendingDup.length) {
+      const cid = oldV.cid;
+      m.pendingDup = m.pendingDup.filter((p) => !(p.kind === 'owner' && p.other === holder && p.cid === cid && line.time - p.time <= SKEW_SECONDS));
+    }
     if (oldV && oldV.cid !== null && oldV.cid !== newV.cid) {
       const s = m.slots.get(oldV.cid);
       if (s && s.holders.has(holder)) {
@@ -302,11 +323,16 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       if (m.reported.has(key)) continue;
       m.reported.add(key);
       const who = isTask ? 'pid' : 'CPU';
-      report(m, {
-        kind: 'cid-duplicate', cid: v.cid, ...(isTask ? { pid: id } : { cpu: id }), time: line.time,
-        message: `mm ${m.mm}: CID ${hex8(v.cid)} held by ${who} ${id} and ${who} ${other} at once: ` +
-          `${who} ${other} has it since ${t6(ov.line.time)}, ${who} ${id} got it at ${t6(line.time)}`,
-      }, [ov.line, line, m.slots.get(v.cid)?.get]);
+      const cid = v.cid;
+      const get = m.slots.get(cid)?.get;
+      m.pendingDup.push({
+        kind: 'owner', cid, time: line.time, other: holderKey,
+        fire: () => report(m, {
+          kind: 'cid-duplicate', cid, ...(isTask ? { pid: id } : { cpu: id }), time: line.time,
+          message: `mm ${m.mm}: CID ${hex8(cid)} held by ${who} ${id} and ${who} ${other} at once: ` +
+            `${who} ${other} has it since ${t6(ov.line.time)}, ${who} ${id} got it at ${t6(line.time)}`,
+        }, [ov.line, line, get]),
+      });
     }
   };
 
@@ -366,6 +392,8 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   /** End of an mm incarnation (or of the trace): CIDs whose last owner dropped them unreleased. */
   const finish = (m: Mm) => {
     for (const w of [...m.walks.values()]) closeWalk(m, w);
+    for (const p of m.pendingDup) p.fire();
+    m.pendingDup = [];
     for (const x of m.exhausted.values()) reportExhausted(m, x, null);
     m.exhausted.clear();
     for (const s of m.slots.values()) {
@@ -494,11 +522,15 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
           const key = `double:${c}:${s.get.lineNo}`;
           if (!m.reported.has(key)) {
             m.reported.add(key);
-            report(m, {
-              kind: 'cid-duplicate', cid: c, pid: line.pid, cpu: line.cpu, time: line.time,
-              message: `mm ${m.mm}: CID ${hex8(c)} taken again at ${t6(line.time)} by pid ${line.pid} on CPU ${line.cpu} ` +
-                `without a release since pid ${s.get.pid} took it at ${t6(s.get.time)}`,
-            }, [s.get, line]);
+            const prev = s.get;
+            m.pendingDup.push({
+              kind: 'double', cid: c, time: line.time,
+              fire: () => report(m, {
+                kind: 'cid-duplicate', cid: c, pid: line.pid, cpu: line.cpu, time: line.time,
+                message: `mm ${m.mm}: CID ${hex8(c)} taken again at ${t6(line.time)} by pid ${line.pid} on CPU ${line.cpu} ` +
+                  `without a release since pid ${prev.pid} took it at ${t6(prev.time)}`,
+              }, [prev, line]),
+            });
           }
         }
         if (s) { s.get = line; }
@@ -508,7 +540,12 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       }
       case 'putcid': {
         const v = decodeCid(e.cid);
-        if (v.cid !== null) { m.slots.delete(v.cid); m.lastPut.set(v.cid, line.lineNo); }
+        if (v.cid === null) break;
+        m.lastPut.set(v.cid, line.lineNo);
+        // A release that sorted just after a second take belongs to the first one.
+        const early = m.pendingDup.findIndex((p) => p.kind === 'double' && p.cid === v.cid && line.time - p.time <= SKEW_SECONDS);
+        if (early >= 0) m.pendingDup.splice(early, 1);
+        else m.slots.delete(v.cid);
         break;
       }
       case 'task_update':

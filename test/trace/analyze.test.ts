@@ -127,12 +127,21 @@ describe('cid-duplicate', () => {
     const w = new TraceWriter('console');
     w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A);
     w.getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).task(1, 0, 1, 0, A);
-    w.cpuCid(2, 1, 1, 0, A).task(2, 1, 2, 0, A).task(1, 0, 1, UNSET612, A);
+    w.cpuCid(2, 1, 1, 0, A).task(2, 1, 2, 0, A).wait(2000).task(1, 0, 1, UNSET612, A);
     const r = analyzeText(w.text());
     expect(r.design).toBe('6.12');
     const d = r.anomalies.filter((a) => a.kind === 'cid-duplicate');
     expect(d.map((a) => a.cpu ?? a.pid)).toContain(1);
     expect(d.some((a) => a.pid === 2)).toBe(true); // both running tasks show CID 0 too
+  });
+  it('a release sorted just after the next take (clock skew between CPUs) is no duplicate', () => {
+    const w = new TraceWriter('console');
+    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A);
+    w.getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).wait(5000);
+    w.getcid(2, 1, A, 0).cpuCid(2, 1, 1, 0, A);       // CPU 1 took CID 0 ...
+    w.cpuCid(1, 0, 0, UNSET612, A).putcid(1, 0, A, 0); // ... CPU 0's release stamped 14 us later
+    w.wait(5000).cpuCid(2, 1, 1, UNSET612, A).putcid(2, 1, A, 0);
+    expect(analyzeText(w.text()).anomalies).toEqual([]);
   });
   it('two tasks owning the same per-task CID (v6.19)', () => {
     const w = new TraceWriter('tracefs');
