@@ -5,11 +5,12 @@
  * - fixup-missed-task: a task that is an active user of the mm when a fixup
  *   walk starts (not the walker) and is never visited by that walk;
  * - cid-duplicate: one CID taken twice without a release, or held by two
- *   tasks (or two CPUs) at once;
+ *   tasks (or two CPUs) at once, for longer than cross-CPU clock skew;
  * - cid-leak: a CID bit still taken at the end when its last owner dropped
  *   it without releasing it;
  * - users-mismatch: an event's users count disagrees with the replay;
- * - cid-exhausted: an allocation found every CID taken.
+ * - cid-exhausted: an allocation found every CID taken and did not succeed
+ *   within 50 ms (6.12 events, or any kernel printing getcid cid=unset).
  *
  * Pure: takes parsed events, returns data. Nothing here reads files.
  */
