@@ -26,8 +26,8 @@ import {
   stripSyscallPrefix,
   toFrame,
 } from './frames.ts';
-import { CONSOLE, NO_CONTEXT, decodeLog, isCpuContext, parseLine, splitLines, type ParsedLine } from './normalize.ts';
-import { INFO_WITH_STACK, MATCH_CHARS, NOT_A_NEW_REPORT, REPLAY_MARK, matchOops } from './oops.ts';
+import { CONSOLE, NO_CONTEXT, decodeLog, isCpuContext, parseLine, splitLinesWithStarts, type ParsedLine } from './normalize.ts';
+import { INFO_WITH_STACK, MATCH_CHARS, NOT_A_NEW_REPORT, REPLAY_MARK, candidateLines, matchOops } from './oops.ts';
 import type { Format, OopsGroup } from './rules/index.ts';
 import type { StackPart, StackSpec } from './rules/types.ts';
 import { canonicalTitle, titleFrame } from './title.ts';
@@ -39,11 +39,14 @@ export const REPORT_WINDOW = 2000;
 /** Reports returned per log at most. */
 export const MAX_REPORTS = 100;
 const MAX_STACK = 100;
+const TAIL_AFTER_SECOND = 200;
 
 /** Classify a console log: all reports in order, the first is the primary one. */
 export function classify(log: string | Uint8Array): CrashReport[] {
   try {
-    return classifyLines(splitLines(decodeLog(log)));
+    const text = decodeLog(log);
+    const { lines, starts } = splitLinesWithStarts(text);
+    return classifyLines(lines, candidateLines(text, lines, starts));
   } catch {
     // A bug in a rule must not take down a run: no classification instead.
     return [];
@@ -55,10 +58,16 @@ export function primaryReport(log: string | Uint8Array): CrashReport | null {
   return classify(log)[0] ?? null;
 }
 
-export function classifyLines(lines: string[]): CrashReport[] {
+/**
+ * Classify split lines. `candidates` (ascending line indexes) limits the
+ * start-line test to lines that contain a report header somewhere.
+ */
+export function classifyLines(lines: string[], candidates?: number[]): CrashReport[] {
   const starts: number[] = [];
   const groups = new Map<number, OopsGroup>();
-  for (let i = 0; i < lines.length; i++) {
+  const n = candidates ? candidates.length : lines.length;
+  for (let c = 0; c < n; c++) {
+    const i = candidates ? candidates[c]! : c;
     const g = matchOops(lines[i]!);
     if (!g) continue;
     // The line was cut by another CPU's output and is printed again next.
@@ -82,6 +91,8 @@ export function classifyLines(lines: string[]): CrashReport[] {
 interface Gathered {
   texts: string[];
   idx: number[];
+  /** the parsed lines behind texts (memoized stack-start tests live there) */
+  parsed: ParsedLine[];
   /** texts[0:end] is the report proper; later lines came after a second report */
   end: number;
 }
@@ -94,7 +105,8 @@ interface KeyFrame {
 interface StackResult {
   keys: KeyFrame[];
   ok: boolean;
-  frames: Frame[];
+  /** [line text, function name] of every frame seen (Frames are built for the winner only) */
+  frames: [string, string][];
 }
 
 interface Description {
@@ -102,7 +114,7 @@ interface Description {
   alts: string[];
   corrupted: string;
   format: Format | null;
-  frames: Frame[];
+  frames: [string, string][];
   line: number;
 }
 
@@ -128,10 +140,10 @@ class ParsedLog {
     const g = this.gather(start);
     const d = describe(g, group);
     let corrupted = d.corrupted;
-    if (!corrupted) corrupted = judgeCorrupted(d.desc, g.texts, d.format);
+    if (!corrupted) corrupted = judgeCorrupted(d.desc, g, d.format);
     const title = canonicalTitle(d.desc);
     const alts = d.alts.map(canonicalTitle);
-    const frames = d.frames.length > 0 ? d.frames : traceFrames(g.texts, d.line, g.end);
+    const frames = d.frames.length > 0 ? d.frames.map(([t, n]) => toFrame(t, n)) : traceFrames(g, d.line);
     return {
       title,
       altTitles: alts,
@@ -153,6 +165,7 @@ class ParsedLog {
     const last = Math.min(this.lines.length, start + REPORT_WINDOW);
     const texts: string[] = [];
     const idx: number[] = [];
+    const parsed: ParsedLine[] = [];
     let end = 0;
     let second = -1;
     let textLines = 0;
@@ -161,6 +174,9 @@ class ParsedLog {
     for (let i = start; i < last; i++) {
       const raw = this.lines[i]!;
       const isFirst = i === start;
+      // Without caller ids the report ends at the next one; keep a margin of
+      // lines for the corruption check, then stop.
+      if (second >= 0 && !callerCtx && i > second + TAIL_AFTER_SECOND) break;
       if (!isFirst && second < 0) {
         if (this.starts.has(i)) {
           if (!NOT_A_NEW_REPORT.some((re) => re.test(raw))) second = i;
@@ -189,9 +205,10 @@ class ParsedLog {
       if (!isFirst && skip) continue;
       texts.push(p.text);
       idx.push(i);
+      parsed.push(p);
       if (second < 0 || callerCtx) end = texts.length;
     }
-    return { texts, idx, end };
+    return { texts, idx, parsed, end };
   }
 
   /**
@@ -199,11 +216,20 @@ class ParsedLog {
    * line before the next report (console noise that follows is not part of it).
    */
   private endLine(start: number, g: Gathered): number {
-    let last = 0;
+    let stop = g.end;
     for (let k = 1; k < g.end; k++) {
+      if (g.texts[k]!.startsWith('---[ end ')) {
+        stop = k + 1;
+        break;
+      }
+    }
+    let last = 0;
+    for (let k = stop - 1; k > 0; k--) {
       const t = g.texts[k]!;
-      if (REPORT_BODY.test(t) || frameNames(t) !== null) last = k;
-      if (t.startsWith('---[ end ')) break;
+      if (REPORT_BODY.test(t) || frameNames(t) !== null) {
+        last = k;
+        break;
+      }
     }
     return Math.max(start + 1, g.idx[last]! + 1);
   }
@@ -263,7 +289,7 @@ function describe(g: Gathered, group: OopsGroup): Description {
     let corrupted = '';
     let st: StackResult = { keys: [], ok: true, frames: [] };
     if (f.stack) {
-      st = extractStack(texts, from, end, f.stack);
+      st = extractStack(g, from, end, f.stack);
       if (!st.ok) corrupted = 'extracted no frames';
     }
     const args = caps.concat(st.keys.map((k) => k.canonical));
@@ -351,12 +377,19 @@ function skipped(spec: StackSpec, name: string): boolean {
   return alwaysSkipped(name) || (spec.skip !== null && spec.skip.test(name));
 }
 
-function extractStack(texts: string[], from: number, end: number, spec: StackSpec): StackResult {
-  const r1 = extractWith(texts, from, end, spec, spec.parts);
+/** Memoized: does report line k start a stack trace? */
+function startsStack(g: Gathered, k: number): boolean {
+  const p = g.parsed[k]!;
+  if (p.stackStart === undefined) p.stackStart = isStackStart(p.text);
+  return p.stackStart;
+}
+
+function extractStack(g: Gathered, from: number, end: number, spec: StackSpec): StackResult {
+  const r1 = extractWith(g, from, end, spec, spec.parts);
   if (r1.ok || !spec.parts2) return r1;
-  const r2 = extractWith(texts, from, end, spec, spec.parts2);
+  const r2 = extractWith(g, from, end, spec, spec.parts2);
   if (r2.ok || !spec.parts3) return r2;
-  const r3 = extractWith(texts, from, end, spec, spec.parts3);
+  const r3 = extractWith(g, from, end, spec, spec.parts3);
   return r3.ok ? r3 : r2;
 }
 
@@ -365,18 +398,19 @@ function extractStack(texts: string[], from: number, end: number, spec: StackSpe
  * match (its captures are frames); a 'stack' part collects frames until the
  * next stack start. After each stack (and at the end) one frame is chosen.
  */
-function extractWith(texts: string[], from: number, end: number, spec: StackSpec, parts: StackPart[]): StackResult {
+function extractWith(g: Gathered, from: number, end: number, spec: StackSpec, parts: StackPart[]): StackResult {
+  const texts = g.texts;
   let li = from;
   let raw: string[] = [];
   const keys: KeyFrame[] = [];
-  const frames: Frame[] = [];
+  const frames: [string, string][] = [];
   let ok = true;
   let stacks = 0;
   const add = (names: (string | undefined)[], text: string) => {
     for (let n of names) {
       if (!n) continue;
       if (n.charCodeAt(0) === 95 /* _ */ && (n.startsWith('_R') || n.startsWith('_Z'))) n = demangle(n);
-      if (frames.length < MAX_STACK) frames.push(toFrame(text, n));
+      if (frames.length < MAX_STACK) frames.push([text, n]);
       if (!skipped(spec, n)) raw.push(n);
     }
   };
@@ -395,12 +429,13 @@ function extractWith(texts: string[], from: number, end: number, spec: StackSpec
     if (part === 'stack') {
       stacks++;
       while (li < end) {
-        const t = texts[li++]!;
+        const t = texts[li]!;
         if (CORRUPTED_LINE.test(t)) {
+          li++;
           ok = false;
           break;
         }
-        if (isStackStart(t)) break;
+        if (startsStack(g, li++)) break;
         const next = parts[p + 1];
         if (next !== undefined && next !== 'stack') {
           const m = next.exec(t);
@@ -446,11 +481,12 @@ const TIMESTAMP_IN_TITLE = /\[ *[0-9]+\.[0-9]+\]/;
  * lines; a report that should have a stack trace needs frames after each
  * "Call Trace:"-like line.
  */
-function judgeCorrupted(desc: string, texts: string[], format: Format | null): string {
+function judgeCorrupted(desc: string, g: Gathered, format: Format | null): string {
   if (TIMESTAMP_IN_TITLE.test(desc)) return 'title contains a timestamp';
   if (!format || format.noStackTrace) return '';
+  const texts = g.texts;
   const startLines: number[] = [];
-  for (let j = 0; j < texts.length; j++) if (isStackStart(texts[j]!)) startLines.push(j);
+  for (let j = 0; j < texts.length; j++) if (startsStack(g, j)) startLines.push(j);
   let hasStack = false;
   for (const key of STACK_START) {
     const j = startLines.find((x) => key.test(texts[x]!));
@@ -460,7 +496,7 @@ function judgeCorrupted(desc: string, texts: string[], format: Format | null): s
     const stop = Math.min(j + 1 + 15, texts.length + 1);
     for (let i = j + 1; i < stop; i++) {
       const t = i < texts.length ? texts[i]! : '';
-      if (isStackStart(t)) break;
+      if (i < texts.length && startsStack(g, i)) break;
       if (t.indexOf('(stack is not available)') !== -1 || frameNames(t)) {
         hasStack = true;
         corrupted = false;
@@ -473,13 +509,14 @@ function judgeCorrupted(desc: string, texts: string[], format: Format | null): s
 }
 
 /** Frames of the first call trace at or after `from` (for reports without a stack rule). */
-function traceFrames(texts: string[], from: number, end: number): Frame[] {
+function traceFrames(g: Gathered, from: number): Frame[] {
+  const { texts, end } = g;
   const out: Frame[] = [];
   let i = from;
   while (i < end && !CALL_TRACE.test(texts[i]!)) i++;
   for (i++; i < end && out.length < MAX_STACK; i++) {
     const t = texts[i]!;
-    if (isStackStart(t)) break;
+    if (startsStack(g, i)) break;
     const names = frameNames(t);
     if (names) for (const n of names) out.push(toFrame(t, n));
   }

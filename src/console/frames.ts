@@ -166,7 +166,9 @@ export const SYSCALL_PREFIXES = [
 ];
 
 /** Shortest name left after removing one known syscall prefix. */
+const PREFIX_FIRST = new Set(SYSCALL_PREFIXES.map((p) => p[0]));
 export function stripSyscallPrefix(name: string): string {
+  if (!PREFIX_FIRST.has(name[0])) return name;
   let best = name;
   for (const p of SYSCALL_PREFIXES) {
     if (name.startsWith(p) && name.length - p.length < best.length) best = name.slice(p.length);
@@ -227,11 +229,24 @@ export const STALL_SKIP = [
 /** Stalls and lockups: the frame above the first dispatch point. */
 export const stallChooser: FrameChooser = (frames) => aboveAnchor(frames, STALL_ANCHORS) ?? aboveAnchor(frames, USER_FAULT_ANCHORS);
 
+const anchorCache = new Map<RegExp, Map<string, boolean>>();
+function isAnchor(anchors: RegExp, f: string): boolean {
+  let c = anchorCache.get(anchors);
+  if (!c) anchorCache.set(anchors, (c = new Map()));
+  let v = c.get(f);
+  if (v === undefined) {
+    v = anchors.test(f);
+    if (c.size > 50000) c.clear();
+    c.set(f, v);
+  }
+  return v;
+}
+
 function aboveAnchor(frames: string[], anchors: RegExp): { name: string; index: number } | null {
   let prev = 0;
   for (let i = 0; i < frames.length; i++) {
     const f = frames[i]!;
-    if (anchors.test(f)) {
+    if (isAnchor(anchors, f)) {
       // smp_call_function* variants all mean "waiting for other CPUs"
       if (f.indexOf('smp_call_function') !== -1) return { name: 'smp_call_function', index: i };
       return { name: frames[prev]!, index: prev };

@@ -38,6 +38,23 @@ export function splitLines(text: string): string[] {
   return lines;
 }
 
+/** Lines (as splitLines) and the offset in `text` where each line starts. */
+export function splitLinesWithStarts(text: string): { lines: string[]; starts: number[] } {
+  const lines: string[] = [];
+  const starts: number[] = [];
+  let pos = 0;
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl === -1) nl = text.length;
+    let l = nl - pos > MAX_LINE ? text.slice(pos, pos + MAX_LINE) : text.slice(pos, nl);
+    if (l.indexOf('\r') !== -1) l = l.replace(/\r/g, '');
+    lines.push(l);
+    starts.push(pos);
+    pos = nl + 1;
+  }
+  return { lines, starts };
+}
+
 /**
  * Who printed a line. '' means the line has no printk timestamp (user output,
  * or a kernel without CONFIG_PRINTK_TIME); 'console' means a timestamp but no
@@ -136,6 +153,8 @@ export interface ParsedLine {
   text: string;
   /** a stack frame the unwinder was not sure about ("? func+0x..") */
   questionable: boolean;
+  /** memo for the classifier: does the text start a stack trace? */
+  stackStart?: boolean;
 }
 
 /** Split a line into context and text; mark unreliable stack frames. */

@@ -6,7 +6,27 @@ import type { DetectionKind } from './types.ts';
 import { lineText } from './normalize.ts';
 import { GLOBAL_IGNORE, GROUPS, type OopsGroup } from './rules/index.ts';
 
-const ANY = new RegExp(GROUPS.map((g) => g.header.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'));
+const ANY_SRC = GROUPS.map((g) => g.header.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+const ANY = new RegExp(ANY_SRC);
+
+/**
+ * Indexes of the lines of `text` that may start a report: one regex pass
+ * over the whole text, then the full test (matchOops) on those lines only.
+ * `starts[i]` is where line i begins in `text`.
+ */
+export function candidateLines(text: string, lines: string[], starts: number[]): number[] {
+  const re = new RegExp(ANY_SRC, 'g');
+  const out: number[] = [];
+  let k = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    while (k + 1 < starts.length && starts[k + 1]! <= m.index) k++;
+    out.push(k);
+    if (k + 1 >= starts.length) break;
+    re.lastIndex = starts[k + 1]!;
+  }
+  return out;
+}
 
 /** Cap on the part of a line that rules look at (bounds regex work per line). */
 export const MATCH_CHARS = 1024;
