@@ -64,7 +64,8 @@ export function primaryReport(log: string | Uint8Array): CrashReport | null {
  */
 export function classifyLines(lines: string[], candidates?: number[]): CrashReport[] {
   const starts: number[] = [];
-  const groups = new Map<number, OopsGroup>();
+  const groups: OopsGroup[] = [];
+  const isStart = new Uint8Array(lines.length);
   const n = candidates ? candidates.length : lines.length;
   for (let c = 0; c < n; c++) {
     const i = candidates ? candidates[c]! : c;
@@ -72,16 +73,18 @@ export function classifyLines(lines: string[], candidates?: number[]): CrashRepo
     if (!g) continue;
     // The line was cut by another CPU's output and is printed again next.
     if (i + 1 < lines.length && lines[i + 1]!.indexOf(REPLAY_MARK) !== -1) continue;
-    starts.push(i);
-    groups.set(i, g);
+    isStart[i] = 1;
+    if (starts.length < MAX_REPORTS) {
+      starts.push(i);
+      groups.push(g);
+    }
   }
   if (starts.length === 0) return [];
-  const log = new ParsedLog(lines, groups);
+  const log = new ParsedLog(lines, isStart);
   const lost = lines.some((l) => l.indexOf('serialport: VM disconnected.') !== -1);
   const out: CrashReport[] = [];
-  for (const s of starts) {
-    if (out.length >= MAX_REPORTS) break;
-    const rep = log.report(s, groups.get(s)!);
+  for (let k = 0; k < starts.length; k++) {
+    const rep = log.report(starts[k]!, groups[k]!);
     if (lost) rep.corrupted = true;
     out.push(rep);
   }
@@ -122,7 +125,7 @@ class ParsedLog {
   private parsed: (ParsedLine | undefined)[];
   constructor(
     private lines: string[],
-    private starts: Map<number, OopsGroup>,
+    private isStart: Uint8Array,
   ) {
     this.parsed = new Array(lines.length);
   }
@@ -178,7 +181,7 @@ class ParsedLog {
       // lines for the corruption check, then stop.
       if (second >= 0 && !callerCtx && i > second + TAIL_AFTER_SECOND) break;
       if (!isFirst && second < 0) {
-        if (this.starts.has(i)) {
+        if (this.isStart[i] === 1) {
           if (!NOT_A_NEW_REPORT.some((re) => re.test(raw))) second = i;
         } else if (INFO_WITH_STACK.some((s) => raw.indexOf(s) !== -1)) {
           second = i;
