@@ -132,10 +132,10 @@ describe('classifier fuzz', () => {
 
   it('linear time: 4x input takes well under 16x time', () => {
     const base = Buffer.concat(logs.slice(0, 200));
-    // the fastest of 3 runs: least disturbed by other load on the machine
+    // the fastest of 5 runs: least disturbed by other load on the machine
     const best = (f: () => void) => {
       let m = Infinity;
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 5; i++) {
         const t0 = performance.now();
         f();
         m = Math.min(m, performance.now() - t0);
@@ -145,7 +145,7 @@ describe('classifier fuzz', () => {
     const inputs: [string, (k: number) => string][] = [
       ['corpus logs', (k) => Buffer.concat(Array(k).fill(base)).toString('latin1')],
       ['one huge line', (k) => 'BUG: soft lockup '.repeat(k * 60_000)],
-      ['many report headers', (k) => '[ 1.0] WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2 at b.c:2 g+\n'.repeat(k * 12_000)],
+      ['many report headers', (k) => '[ 1.0] WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2 at b.c:2 g+\n'.repeat(k * 36_000)],
       ['many frames', (k) => ('[ 1.0] INFO: task a:1 blocked for more than 5 seconds.\n[ 1.0] Call Trace:\n' + '[ 1.0]  f+0x1/0x2\n'.repeat(3000)).repeat(k * 16)],
       ['pathological title text', (k) => ('[ 1.0] WARNING: ' + ' at '.repeat(300) + 'x'.repeat(200) + '\n').repeat(k * 600)],
     ];
@@ -157,8 +157,8 @@ describe('classifier fuzz', () => {
       const t4 = best(() => classify(big));
       const ratio = t4 / Math.max(t1, 1);
       console.log(`${name}: ${(small.length / 1e6).toFixed(1)} MB ${t1.toFixed(0)} ms, 4x ${t4.toFixed(0)} ms, ratio ${ratio.toFixed(1)}`);
-      // linear is 4; allow noise from a loaded machine, catch quadratic (16)
-      expect(ratio, name).toBeLessThan(10);
+      // linear is 4; allow GC and noise from a loaded machine, catch quadratic (16)
+      expect(ratio, name).toBeLessThan(12);
     }
   });
 });
