@@ -23,7 +23,8 @@ export function formatAnalysis(r: TraceAnalysis, opts: { maxMms?: number } = {})
   const cpuNote = r.cpus === null ? 'CPU count unknown (pass --cpus)'
     : `${r.cpus} CPUs` + (r.cpusSource === 'inferred' ? ' (inferred from the highest CPU seen; pass --cpus to be sure)'
       : r.cpusSource === 'header' ? ' (trace header)' : '');
-  out.push(`trace: ${r.traceLines} trace lines, ${r.mmcidEvents} mmcid events (${DESIGN[r.design]}), ${cpuNote}`);
+  const design = r.mmcidEvents ? ` (${DESIGN[r.design]})` : '';
+  out.push(`trace: ${r.traceLines} trace lines, ${r.mmcidEvents} mmcid events${design}, ${cpuNote}`);
   if (r.replayFrom !== null) {
     out.push(`  the ring buffer lost events: replay from ${r.replayFrom.toFixed(6)}s, where every CPU's buffer is complete (${r.skippedEvents} earlier events skipped)`);
   }
