@@ -12,7 +12,7 @@ import { planConfig, requestedSymbols, parseDotConfig, fragmentsDigestText } fro
 import { compareConfig, scanKconfig, explainMismatch } from '../kconfig/verify.ts';
 import { makeQuiet, mergeConfig, makeStreaming, compilerVersion, haveCcache, haveMake, copyBuildDir, type MakeEnv } from './make.ts';
 import {
-  buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, findSeed, evict, type BuildMeta,
+  buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, findSeed, evict, sweepLeftovers, type BuildMeta,
 } from './cache.ts';
 import { progressTracker, firstCompilerErrors } from './progress.ts';
 
@@ -66,6 +66,7 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
     return resultFrom(dir, meta, true, (Date.now() - t0) / 1000);
   }
 
+  await sweepLeftovers(cacheDir).catch(() => []);
   const treeLock = await acquireLock(join(cacheDir, 'locks', `tree-${tree.id}.lock`), {
     onWait: (pid) => say(opts, `waiting for krepro pid ${pid}, which is using the checkout of ${tree.repo}`),
     signal: opts.signal,

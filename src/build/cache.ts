@@ -151,3 +151,46 @@ export async function evict(cacheDir: string, keep: string, env = process.env): 
   for (const v of victims) await rmrf(v);
   return victims;
 }
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove what killed builds left: stage dirs of dead pids and partial build
+ * dirs nobody holds the lock of. Nothing half-written is ever mistaken for
+ * a build (only dirs with .krepro-build.json count), this only frees disk.
+ */
+export async function sweepLeftovers(cacheDir: string): Promise<string[]> {
+  const root = buildsDir(cacheDir);
+  let names: string[] = [];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const stage = /^\.stage-(\d+)-/.exec(n);
+    if (stage && !pidAlive(Number(stage[1]))) {
+      await rmrf(join(root, n));
+      removed.push(n);
+      continue;
+    }
+    const part = /^([0-9a-f]+)\.partial$/.exec(n);
+    if (part) {
+      const lock = join(cacheDir, 'locks', `build-${part[1]}.lock`);
+      const owner = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (!owner || !pidAlive(owner)) {
+        await rmrf(join(root, n));
+        removed.push(n);
+      }
+    }
+  }
+  return removed;
+}

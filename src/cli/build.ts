@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { buildOptions, toBuildOptions, progressPrinter } from './common.ts';
 import { buildKernel } from '../build/build.ts';
+import { abortOnSignals } from './run-options.ts';
 
 const cmd: CommandModule = {
   command: 'build',
@@ -9,7 +10,13 @@ const cmd: CommandModule = {
   handler: async (a) => {
     const args = a as unknown as Parameters<typeof toBuildOptions>[0] & { json: boolean };
     const opts = toBuildOptions(args);
-    const r = await buildKernel({ ...opts, progress: progressPrinter() });
+    const { signal, dispose } = abortOnSignals();
+    let r;
+    try {
+      r = await buildKernel({ ...opts, progress: progressPrinter(), signal });
+    } finally {
+      dispose();
+    }
     if (args.json) {
       process.stdout.write(JSON.stringify({ bzImage: r.bzImage, modules: r.modules, config: r.config, key: r.key, cached: r.cached, seconds: r.seconds, commit: r.commit, tree: r.tree, kernelRelease: r.kernelRelease, systemMap: r.systemMap, log: r.log, patches: r.patches }) + '\n');
     } else {

@@ -21,6 +21,7 @@ import { kvmUsable, vhostVsockUsable, freeBytes } from '../host/facts.ts';
 import { ConsoleMonitor } from './monitor.ts';
 import { classify } from '../console/classify.ts';
 import { extractFtraceDump } from '../trace/parse.ts';
+import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
 import { decide } from '../verdict/verdict.ts';
 import { writeJsonAtomic, exists, sha256File } from '../util/fs.ts';
 import { cacheRoot, resultsRoot } from '../util/paths.ts';
@@ -271,7 +272,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     rec.title = d.report?.title ?? null;
     rec.type = d.report?.type ?? null;
     rec.unrelated = d.unrelated;
-    await collectTrace(runDir, consoleText);
+    rec.analysis = await collectTrace(runDir, consoleText, o.cpus);
     return finish(d.verdict, d.verdict === 'infra-error' || d.verdict === 'boot-failed' ? d.reason : undefined);
   } catch (e) {
     if (e instanceof KreproError && e.kind === 'usage') throw e;
@@ -296,7 +297,7 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 /** trace.txt: the guest's tracefs dump (artifact channel) or, on a stall, the ftrace dump cut from the console. */
-async function collectTrace(runDir: string, consoleText: string): Promise<void> {
+async function collectTrace(runDir: string, consoleText: string, cpus: number): Promise<RunRecord['analysis']> {
   const raw = await readFile(join(runDir, 'artifacts.raw'), 'utf8').catch(() => '');
   const files = splitArtifacts(raw);
   for (const [name, body] of Object.entries(files)) {
@@ -311,6 +312,17 @@ async function collectTrace(runDir: string, consoleText: string): Promise<void> 
       dump = null;
     }
     if (dump) await writeFile(join(runDir, 'trace.txt'), dump);
+  }
+  // Replay mmcid events, if the trace has any: findings go to analysis.json and run.json.
+  const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
+  if (!trace) return null;
+  try {
+    const a = analyzeText(trace, { cpus });
+    if (!a.mmcidEvents) return null;
+    await writeJsonAtomic(join(runDir, 'analysis.json'), a);
+    return summarizeAnalysis(a);
+  } catch {
+    return null;
   }
 }
 

@@ -66,5 +66,6 @@ export interface RunRecord {
   selfTest: string | null;
   durationSec: number;
   error?: string;              // infra-error / skip reason
+  analysis?: import('../trace/analyze.ts').TraceSummary | null; // mmcid trace findings when trace.txt has mmcid events
   files: string[];             // artifacts beside run.json
 }
