@@ -241,6 +241,22 @@ static void adjust_workers(int max)
 
 static int vsock_port = 1024;
 
+/*
+ * A posix_spawn child can exit while its parent thread still blocks all
+ * signals (glibc blocks them around clone), so its SIGCHLD is queued instead
+ * of discarded and wakes some other thread. vsock connect() then fails with
+ * EINTR (it does not restart). The vsock threads block SIGCHLD so the
+ * process-wide signal goes to a worker, where only restartable calls wait.
+ */
+static void block_sigchld(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(how, &set, NULL);
+}
+
 static void *listener_main(void *arg)
 {
 	pid_t pending[MAX_PENDING];
@@ -248,6 +264,7 @@ static void *listener_main(void *arg)
 	int lfd = -1;
 
 	(void)arg;
+	block_sigchld(SIG_BLOCK);
 	while (!atomic_load(&stop_flag)) {
 		struct sockaddr_vm addr = {
 			.svm_family = AF_VSOCK,
@@ -309,6 +326,7 @@ static void *listener_main(void *arg)
 		}
 		pid = fork();
 		if (pid == 0) {
+			block_sigchld(SIG_UNBLOCK);
 			/* dup2 clears close-on-exec on the copies. */
 			dup2(fd, STDIN_FILENO);
 			dup2(fd, STDOUT_FILENO);
@@ -331,6 +349,7 @@ static void *listener_main(void *arg)
 static void *client_main(void *arg)
 {
 	(void)arg;
+	block_sigchld(SIG_BLOCK);
 	/* Give the listener a moment to bind. */
 	sleep_ms(100);
 	while (!atomic_load(&stop_flag)) {
