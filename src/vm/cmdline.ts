@@ -15,7 +15,8 @@ import type { SelfTest } from '../run/options.ts';
  * - hung_task_panic=1           and hung tasks
  * - watchdog_thresh=10          soft lockup reported after 2 x 10 s
  * - rcupdate.rcu_cpu_stall_timeout=21  RCU stall reported after 21 s
- * - hung_task_timeout_secs=20   hung task reported after 20-40 s
+ * - sysctl.kernel.hung_task_timeout_secs=20  hung task reported after
+ *                               20-40 s (there is no plain boot parameter)
  * - ftrace_dump_on_oops         the trace buffer goes to the console on
  *                               panic/oops: trace.txt is cut from there
  * - unknown_nmi_panic=1         an NMI injected through QMP on a silent hang
@@ -28,7 +29,9 @@ import type { SelfTest } from '../run/options.ts';
  *   Under KVM neither trap applies and the kernel's own defaults are better.
  *
  * Self-tests use shorter thresholds that match the test_lockup parameters
- * the guest init loads (watchdog_thresh=5, rcu 5 s, hung task 10 s).
+ * the guest init loads, and keep the other detectors out of the way so the
+ * condition under test is the one reported first (a 25 s preempt-off spin
+ * is also an RCU stall after 5 s).
  */
 export interface CmdlineInput {
   accel: 'kvm' | 'tcg';
@@ -52,11 +55,8 @@ export function kernelCmdline(i: CmdlineInput): string {
     'unknown_nmi_panic=1',
     'nokaslr',
   ];
-  if (i.selfTest) {
-    items.push('watchdog_thresh=5', 'rcupdate.rcu_cpu_stall_timeout=5', 'hung_task_timeout_secs=10');
-  } else {
-    items.push('watchdog_thresh=10', 'rcupdate.rcu_cpu_stall_timeout=21', 'hung_task_timeout_secs=20');
-  }
+  if (i.selfTest) items.push(...selfTestThresholds(i.selfTest));
+  else items.push('watchdog_thresh=10', 'rcupdate.rcu_cpu_stall_timeout=21', 'sysctl.kernel.hung_task_timeout_secs=20');
   if (i.accel === 'tcg') {
     items.push('highres=off');
     if (i.tscKhz && i.hz) items.push(`lpj=${Math.round((i.tscKhz * 1000) / i.hz)}`);
@@ -75,4 +75,16 @@ export function tscKhzFromCpuinfo(text: string): number | null {
 export function hzFromConfig(configText: string): number {
   const m = /^CONFIG_HZ=(\d+)/m.exec(configText);
   return m ? Number(m[1]) : 250;
+}
+
+/** Thresholds per self-test: the detector under test fires first. */
+export function selfTestThresholds(t: SelfTest): string[] {
+  switch (t) {
+    case 'soft-lockup':
+      return ['watchdog_thresh=5', 'rcupdate.rcu_cpu_stall_timeout=60', 'sysctl.kernel.hung_task_timeout_secs=60'];
+    case 'rcu-stall':
+      return ['watchdog_thresh=20', 'rcupdate.rcu_cpu_stall_timeout=5', 'sysctl.kernel.hung_task_timeout_secs=60'];
+    case 'hung-task':
+      return ['watchdog_thresh=20', 'rcupdate.rcu_cpu_stall_timeout=60', 'sysctl.kernel.hung_task_timeout_secs=10'];
+  }
 }

@@ -52,6 +52,8 @@ describe('kernel command line', () => {
   it('self-tests use the short thresholds; --append comes last', () => {
     const s = kernelCmdline({ accel: 'tcg', hz: 250, tscKhz: null, selfTest: 'soft-lockup', guestItems: [], userAppend: ' loglevel=8 ' });
     expect(s).toContain('watchdog_thresh=5');
+    expect(s).toContain('rcupdate.rcu_cpu_stall_timeout=60');
+    expect(kernelCmdline({ accel: 'kvm', hz: 250, tscKhz: null, selfTest: 'hung-task', guestItems: [] })).toContain('sysctl.kernel.hung_task_timeout_secs=10');
     expect(s).not.toContain('lpj=');
     expect(s.endsWith('loglevel=8')).toBe(true);
     const d = kernelCmdline({ accel: 'tcg', hz: 250, tscKhz: null, guestItems: [] });
