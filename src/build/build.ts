@@ -10,9 +10,9 @@ import { openTree, resolveCommit, checkoutCommit } from '../source/worktree.ts';
 import { loadPatches, applyPatches } from '../source/patches.ts';
 import { planConfig, requestedSymbols, parseDotConfig, fragmentsDigestText } from '../kconfig/fragments.ts';
 import { compareConfig, scanKconfig, explainMismatch } from '../kconfig/verify.ts';
-import { makeQuiet, mergeConfig, makeStreaming, compilerVersion, haveCcache, haveMake, copyBuildDir, type MakeEnv } from './make.ts';
+import { makeQuiet, mergeConfig, makeStreaming, compilerVersion, haveCcache, haveMake, type MakeEnv } from './make.ts';
 import {
-  buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, findSeed, evict, sweepLeftovers, type BuildMeta,
+  buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, evict, sweepLeftovers, type BuildMeta,
 } from './cache.ts';
 import { progressTracker, firstCompilerErrors } from './progress.ts';
 
@@ -40,8 +40,9 @@ function resultFrom(dir: string, m: BuildMeta, cached: boolean, seconds: number)
 /**
  * Build (or find in the cache) the kernel described by `opts`:
  * private checkout at the commit -> patches -> tinyconfig + fragments +
- * olddefconfig -> verify -> make bzImage modules with ccache, seeded from
- * the latest build of the same tree so only what changed is rebuilt.
+ * olddefconfig -> verify -> make bzImage modules with ccache in the tree's
+ * own O= dir (so only what changed is rebuilt) -> publish the results into
+ * <cache>/builds/<key>.
  */
 export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
   const t0 = Date.now();
@@ -107,21 +108,24 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
       }
       partial = `${dir}.partial`;
       await rmrf(partial);
+      await mkdir(partial, { recursive: true });
       const configSha = sha256(configText);
-      const seed = await findSeed(cacheDir, tree.id, configSha);
-      if (seed) {
-        opts.progress?.({ phase: 'make', message: `incremental: seeding from ${basename(seed)}` });
-        await copyBuildDir(seed, partial);
-        await rmrf(join(partial, '.krepro-build.json'));
-        await rmrf(join(partial, 'modinst'));
-        await writeFile(join(partial, 'build.log'), '');
-        await copyFile(join(stage, '.config'), join(partial, '.config'));
+      // One O= dir per tree checkout, always at the same path: make sees
+      // exactly what the checkout and the .config changed since the last
+      // build of this tree, and objtool and other host tools (whose
+      // dependency files hold absolute paths) are not rebuilt.
+      const work = workDirOf(cacheDir, tree.id);
+      const lastKey = (await readFile(join(work, '.krepro-last-key'), 'utf8').catch(() => '')).trim() || null;
+      if (await exists(join(work, 'Makefile'))) {
+        opts.progress?.({ phase: 'make', message: `incremental: reusing ${work}${lastKey ? ` (last built ${lastKey})` : ''}` });
+        await copyFile(join(stage, '.config'), join(work, '.config'));
       } else {
-        await rename(stage, partial);
+        await rmrf(work);
+        await rename(stage, work);
       }
-      const seedMeta = seed ? await readMeta(seed) : null;
-      const prevLines = await previousMakeLines(cacheDir, tree.id, !!seed);
-      const benv: MakeEnv = { ...env, out: partial };
+      await rmrf(join(work, '.krepro-last-key'));
+      const prevLines = await previousMakeLines(cacheDir, tree.id, lastKey !== null);
+      const benv: MakeEnv = { ...env, out: work };
       const tracker = progressTracker(prevLines, (p) => opts.progress?.(p));
       const logPath = join(partial, 'build.log');
       const proc = makeStreaming(benv, ['bzImage', 'modules'], logPath, tracker.line, opts.signal);
@@ -137,7 +141,15 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
         const errs = firstCompilerErrors(log);
         throw skipError(`build of ${commit.slice(0, 12)} failed (log: ${failedLog})${errs.length ? `: ${errs[0]}` : ''}`, errs.join('\n'));
       }
+      // Publish what runs, reports and symbolization need into the keyed dir.
+      await mkdir(join(partial, 'arch/x86/boot'), { recursive: true });
+      await mkdir(join(partial, 'include/config'), { recursive: true });
+      for (const f of ['arch/x86/boot/bzImage', 'System.map', 'vmlinux', '.config', 'include/config/kernel.release']) {
+        await copyFile(join(work, f), join(partial, f));
+      }
       await makeQuiet(benv, ['modules_install'], [`INSTALL_MOD_PATH=${join(partial, 'modinst')}`, 'INSTALL_MOD_STRIP=1']);
+      await writeFile(join(work, '.krepro-last-key'), key + '\n');
+      const seedMeta = lastKey ? { key: lastKey } : null;
       const kernelRelease = (await readFile(join(partial, 'include/config/kernel.release'), 'utf8')).trim();
       const seconds = (Date.now() - t0) / 1000;
       const meta: BuildMeta = {
@@ -231,6 +243,11 @@ async function previousMakeLines(cacheDir: string, treeId: string, seeded: boole
 }
 
 export { exists };
+
+/** The reused O= dir of a tree checkout. */
+export function workDirOf(cacheDir: string, treeId: string): string {
+  return join(buildsDir(cacheDir), `.work-${treeId}`);
+}
 
 /**
  * The build that `buildKernel(opts)` would return from the cache, found

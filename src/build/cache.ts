@@ -9,9 +9,14 @@ import { sha256, exists, rmrf, writeJsonAtomic } from '../util/fs.ts';
  * asked for (commit, fragments, patches, compiler) to the key of the final
  * .config, so asking again is answered without running make at all.
  *
+ * The O= dir where make runs is one per tree checkout
+ * (<cache>/builds/.work-<tree id>), reused so rebuilds are incremental; a
+ * finished build publishes bzImage, vmlinux, System.map, .config and the
+ * installed modules into <cache>/builds/<key>/ (~40 MB for a tiny 6.12).
+ *
  * Eviction: least recently used first, when more than KREPRO_MAX_BUILDS
  * (default 8) finished builds exist or they take more than
- * KREPRO_MAX_BUILD_GB (default 40) GiB. A tiny 6.12 build dir is ~0.6 GiB.
+ * KREPRO_MAX_BUILD_GB (default 40) GiB.
  */
 export const RECIPE_VERSION = 'krepro-build/1';
 
@@ -28,7 +33,7 @@ export interface BuildMeta {
   finishedAt: string;
   seconds: number;
   makeLines: number;
-  seededFrom: string | null;
+  seededFrom: string | null;     // key last built in the tree's O= dir before this one (incremental), null for a cold build
 }
 
 export interface KeyInputs {
@@ -101,14 +106,6 @@ export async function listBuilds(cacheDir: string): Promise<{ dir: string; meta:
     out.push({ dir, meta, usedMs: st.mtimeMs });
   }
   return out.sort((a, b) => b.usedMs - a.usedMs);
-}
-
-/** The most recent finished build of this tree, same .config preferred: the seed of an incremental build. */
-export async function findSeed(cacheDir: string, treeId: string, configSha: string): Promise<string | null> {
-  const all = (await listBuilds(cacheDir)).filter((b) => b.meta.treeId === treeId);
-  all.sort((a, b) => Date.parse(b.meta.finishedAt) - Date.parse(a.meta.finishedAt));
-  const same = all.find((b) => b.meta.configSha === configSha);
-  return (same ?? all[0])?.dir ?? null;
 }
 
 async function duBytes(dir: string): Promise<number> {

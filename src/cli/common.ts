@@ -31,6 +31,15 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (p
   let lastPlain = 0;
   let lastPct = -1;
   return (p) => {
+    if (p.phase === 'make' && p.percent === undefined && p.message && !p.message.startsWith('incremental')) {
+      // No estimate yet (first incremental build of a tree): show activity, throttled.
+      if (tty) stream.write(`\r\x1b[Kbuilding: ${p.message.slice(0, 60)}`);
+      else if (Date.now() - lastPlain > 30_000) {
+        lastPlain = Date.now();
+        stream.write(`krepro: building: ${p.message}\n`);
+      }
+      return;
+    }
     if (p.phase !== 'make' || p.percent === undefined) {
       if (tty) stream.write('\r\x1b[K');
       if (p.message) stream.write(`krepro: ${p.message}\n`);
