@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile, copyFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile, copyFile, readdir, utimes } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { cpus } from 'node:os';
 import type { BuildOptions, BuildResult } from './types.ts';
@@ -12,7 +12,7 @@ import { planConfig, requestedSymbols, parseDotConfig, fragmentsDigestText } fro
 import { compareConfig, scanKconfig, explainMismatch } from '../kconfig/verify.ts';
 import { makeQuiet, mergeConfig, makeStreaming, compilerVersion, haveCcache, haveMake, type MakeEnv } from './make.ts';
 import {
-  buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, evict, sweepLeftovers, type BuildMeta,
+  buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, evict, evictWorkDirs, sweepLeftovers, type BuildMeta,
 } from './cache.ts';
 import { progressTracker, firstCompilerErrors } from './progress.ts';
 
@@ -114,9 +114,10 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
       // exactly what the checkout and the .config changed since the last
       // build of this tree, and objtool and other host tools (whose
       // dependency files hold absolute paths) are not rebuilt.
-      const work = workDirOf(cacheDir, tree.id);
+      const work = workDirOf(cacheDir, tree.id, fragmentsText);
+      await touchWorkDir(work);
       const lastKey = (await readFile(join(work, '.krepro-last-key'), 'utf8').catch(() => '')).trim() || null;
-      if (await exists(join(work, 'Makefile'))) {
+      if (await exists(join(work, 'Makefile')) && (await exists(join(work, 'include/config/auto.conf')))) {
         opts.progress?.({ phase: 'make', message: `incremental: reusing ${work}${lastKey ? ` (last built ${lastKey})` : ''}` });
         await copyFile(join(stage, '.config'), join(work, '.config'));
       } else {
@@ -163,6 +164,7 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
       partial = null;
       await recordInput(cacheDir, ik, key);
       await evict(cacheDir, dir).catch(() => []);
+      await evictWorkDirs(cacheDir, work).catch(() => []);
       opts.progress?.({ phase: 'done', percent: 100, message: `built ${key} in ${seconds.toFixed(0)} s` });
       return resultFrom(dir, meta, false, seconds);
     } finally {
@@ -244,9 +246,20 @@ async function previousMakeLines(cacheDir: string, treeId: string, seeded: boole
 
 export { exists };
 
-/** The reused O= dir of a tree checkout. */
-export function workDirOf(cacheDir: string, treeId: string): string {
-  return join(buildsDir(cacheDir), `.work-${treeId}`);
+/**
+ * The reused O= dir of a tree checkout and a set of requested fragments:
+ * bisect steps and patches of one profile share it (kbuild follows small
+ * .config drift between commits incrementally); another profile gets its
+ * own, so two configurations never thrash one dir.
+ */
+export function workDirOf(cacheDir: string, treeId: string, fragmentsText: string): string {
+  return join(buildsDir(cacheDir), `.work-${treeId}-${sha256(fragmentsText).slice(0, 8)}`);
+}
+
+async function touchWorkDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const now = new Date();
+  await utimes(dir, now, now).catch(() => {});
 }
 
 /**

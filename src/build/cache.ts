@@ -191,3 +191,20 @@ export async function sweepLeftovers(cacheDir: string): Promise<string[]> {
   }
   return removed;
 }
+
+/**
+ * Work dirs (the reused O= dirs, ~0.6 GB each for a tiny 6.12) beyond
+ * KREPRO_MAX_WORKDIRS (default 4) are removed, least recently used first;
+ * never the one in use. Losing one only costs a ccache-warm rebuild.
+ */
+export async function evictWorkDirs(cacheDir: string, keep: string, env = process.env): Promise<string[]> {
+  const max = Number(env.KREPRO_MAX_WORKDIRS ?? 4);
+  const root = buildsDir(cacheDir);
+  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n.startsWith('.work-'));
+  const dirs = [];
+  for (const n of names) dirs.push({ dir: join(root, n), mtime: (await stat(join(root, n))).mtimeMs });
+  dirs.sort((a, b) => b.mtime - a.mtime);
+  const victims = chooseEvictions(dirs.map((d) => ({ dir: d.dir, bytes: 0 })), keep, max, Infinity);
+  for (const v of victims) await rmrf(v);
+  return victims;
+}

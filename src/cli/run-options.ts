@@ -15,7 +15,7 @@ export function runOptions<T>(y: Argv<T>) {
     .option('append', { type: 'string', describe: 'added to the kernel command line' })
     .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
     .option('title', { type: 'string', describe: 'exact title: only it counts as reproduced' })
-    .option('self-test', { choices: ['soft-lockup', 'rcu-stall', 'hung-task'] as const, describe: 'load test_lockup to cause that real condition' })
+    .option('self-test', { choices: ['soft-lockup', 'rcu-stall', 'hung-task', 'silent-hang'] as const, describe: 'load test_lockup to cause that real condition (silent-hang: every CPU spins with interrupts off)' })
     .option('hang-timeout', { type: 'number', default: 45, describe: 'seconds of silence that make a silent hang' })
     .option('boot-timeout', { type: 'number', default: 120, describe: 'seconds to reach init' })
     .option('grace', { type: 'number', default: 10, describe: 'seconds to keep reading after the first report' })

@@ -16,7 +16,7 @@ export interface GuestParams {
   traceBufferKb?: number | null;
 }
 
-export const SELF_TESTS: readonly SelfTest[] = ['soft-lockup', 'rcu-stall', 'hung-task'];
+export const SELF_TESTS: readonly SelfTest[] = ['soft-lockup', 'rcu-stall', 'hung-task', 'silent-hang'];
 
 /** Events may hold letters, digits, _ : * . - (what set_event accepts, no space or comma). */
 const EVENT_RE = /^!?[A-Za-z0-9_.*-]+(:[A-Za-z0-9_.*-]+)?$/;

@@ -1,6 +1,6 @@
 import type { BuildOptions, BuildResult } from '../build/types.ts';
 
-export type SelfTest = 'soft-lockup' | 'rcu-stall' | 'hung-task';
+export type SelfTest = 'soft-lockup' | 'rcu-stall' | 'hung-task' | 'silent-hang';
 
 /** Everything one run needs; defaults are applied in one place (resolveRunOptions). */
 export interface RunOptions {

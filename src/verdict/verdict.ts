@@ -45,7 +45,9 @@ export function matches(r: CrashReport, signature: string | null, title: string 
 }
 
 export function decide(o: Observed): Decision {
-  const all = [...o.reports, ...(o.silentHang ? [o.silentHang] : [])];
+  // A silent hang comes first: what the kernel printed after it was provoked
+  // by our NMI (or is the panic that NMI causes).
+  const all = [...(o.silentHang ? [o.silentHang] : []), ...o.reports];
   const matching = all.filter((r) => matches(r, o.signature, o.title));
   const unrelated = all.filter((r) => !matching.includes(r)).map((r) => ({ title: r.title, type: r.type }));
   if (o.interrupted) {

@@ -86,5 +86,9 @@ export function selfTestThresholds(t: SelfTest): string[] {
       return ['watchdog_thresh=20', 'rcupdate.rcu_cpu_stall_timeout=5', 'sysctl.kernel.hung_task_timeout_secs=60'];
     case 'hung-task':
       return ['watchdog_thresh=20', 'rcupdate.rcu_cpu_stall_timeout=60', 'sysctl.kernel.hung_task_timeout_secs=10'];
+    case 'silent-hang':
+      // Every CPU spins with interrupts off: no detector in the guest can
+      // fire (TCG has no NMI watchdog); only the host sees the silence.
+      return ['watchdog_thresh=20', 'rcupdate.rcu_cpu_stall_timeout=60', 'sysctl.kernel.hung_task_timeout_secs=60'];
   }
 }
