@@ -44,11 +44,17 @@ describe('krepro run on the default kernel', () => {
     ['soft-lockup', /^BUG: soft lockup/],
     ['rcu-stall', /^INFO: rcu detected stall/],
     ['hung-task', /^INFO: task hung/],
+    ['silent-hang', /^INFO: silent hang in /],
   ] as const)('--self-test %s ends reproduced with that kind of title', async (kind, title) => {
-    const rec = await runKernel({ prebuilt: kernel, cpus: 4, durationSec: 60, selfTest: kind, resultsDir: results });
+    const rec = await runKernel({ prebuilt: kernel, cpus: 4, durationSec: 60, selfTest: kind, hangTimeoutSec: 20, resultsDir: results });
     console.log(kind, JSON.stringify({ verdict: rec.verdict, title: rec.title, detection: rec.detection, timings: rec.timings }));
     expect(rec.verdict).toBe('reproduced');
     expect(rec.title).toMatch(title);
+    if (kind === 'silent-hang') {
+      // Found by silence, then QMP: every vCPU's RIP symbolized with System.map.
+      expect(rec.vcpus).toHaveLength(4);
+      expect(rec.vcpus!.every((v) => v.symbol)).toBe(true);
+    }
   });
 });
 
