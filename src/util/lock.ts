@@ -1,3 +1,4 @@
+import { KreproError } from './errors.ts';
 import { open, readFile, rm, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -60,7 +61,7 @@ export async function acquireLock(
       opts.onWait?.(owner);
       told = true;
     }
-    if (opts.signal?.aborted) throw new Error('aborted while waiting for lock');
+    if (opts.signal?.aborted) throw new KreproError('infra', `interrupted while waiting for ${path} (held by pid ${owner})`);
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
   }
 }
