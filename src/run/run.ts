@@ -1,4 +1,4 @@
-import { mkdir, readFile, copyFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, readFile, copyFile, writeFile, mkdtemp, rm, readdir } from 'node:fs/promises';
 import { join, resolve, basename } from 'node:path';
 import { cpus, tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +23,7 @@ import { classify } from '../console/classify.ts';
 import { extractFtraceDump } from '../trace/parse.ts';
 import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
 import { decide } from '../verdict/verdict.ts';
-import { writeJsonAtomic, exists, sha256File } from '../util/fs.ts';
+import { writeJsonAtomic, exists } from '../util/fs.ts';
 import { cacheRoot, resultsRoot } from '../util/paths.ts';
 import { KreproError, usageError, envError, isKreproError } from '../util/errors.ts';
 import { splitArtifacts } from './artifacts-channel.ts';
@@ -241,7 +241,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
 
     const outcome = await pRetry(
       async (attempt) => {
-        const res = await boot(o, plan, runDir, sockDir, build, t0);
+        const res = await boot(o, plan, runDir, sockDir, build);
         if (res.startFailure && attempt < 3 && !o.signal?.aborted) throw new Error(res.startFailure);
         return res;
       },
@@ -292,7 +292,6 @@ function safeClassify(text: string): CrashReport[] {
 }
 
 async function listFiles(dir: string): Promise<string[]> {
-  const { readdir } = await import('node:fs/promises');
   return (await readdir(dir)).filter((f) => !f.startsWith('.')).sort();
 }
 
@@ -339,7 +338,7 @@ interface BootOutcome {
 }
 
 /** Boot once and watch until the guest ends, is ended after a detection, or goes silent. */
-async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: string, build: BuildResult | null, t0: number): Promise<BootOutcome> {
+async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: string, build: BuildResult | null): Promise<BootOutcome> {
   const consolePath = join(runDir, 'console.log');
   await writeFile(consolePath, '');
   await writeFile(join(runDir, 'artifacts.raw'), '');
@@ -453,7 +452,6 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
       detectToExitMs: det ? exitAt - det.atMs : null,
     },
   };
-  void t0;
 }
 
 /**
@@ -489,4 +487,3 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export { sha256File };
