@@ -6,7 +6,7 @@
  *   BENCH_COLD=1   also measure a cold build (fresh cache dir, ccache off: ~13+ min)
  *   BENCH_SKIP_VM=1  skip the QEMU figures
  */
-import { mkdtemp, writeFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +14,7 @@ import { buildKernel } from '../src/build/build.ts';
 import { listBuilds } from '../src/build/cache.ts';
 import { runKernel } from '../src/run/run.ts';
 import { cacheRoot, PROJECT_ROOT } from '../src/util/paths.ts';
+import { touchSchedPatch } from '../test/helpers/real.ts';
 
 type Row = [string, string];
 const rows: Row[] = [];
@@ -30,17 +31,7 @@ async function benchBuild() {
   add('build: cached', (Date.now() - t) / 1000, 's');
   // Incremental: one kernel/sched file changed (a patch with a fresh nonce, so the key is new).
   const d = await mkdtemp(join(tmpdir(), 'bench-'));
-  const p = join(d, 'touch-sched.patch');
-  await writeFile(p, `diff --git a/kernel/sched/loadavg.c b/kernel/sched/loadavg.c
---- a/kernel/sched/loadavg.c
-+++ b/kernel/sched/loadavg.c
-@@ -1,4 +1,5 @@
- // SPDX-License-Identifier: GPL-2.0
-+/* krepro bench ${Date.now()} */
- /*
-  * kernel/sched/loadavg.c
-  *
-`);
+  const p = await touchSchedPatch(d, `bench ${Date.now()}`);
   const inc = await buildKernel({ patches: [p] });
   add('build: incremental (one kernel/sched file)', inc.seconds, 's');
   let cold: number | null = null;

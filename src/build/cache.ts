@@ -2,6 +2,7 @@ import { readdir, readFile, stat, utimes, writeFile, mkdir } from 'node:fs/promi
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { sha256, exists, rmrf, writeJsonAtomic } from '../util/fs.ts';
+import { pidAlive } from '../util/lock.ts';
 
 /**
  * The build cache: <cache>/builds/<key>/ is a finished O= dir with
@@ -88,14 +89,13 @@ export async function touchUsed(dir: string): Promise<void> {
   await utimes(metaPath(dir), now, now).catch(() => {});
 }
 
+async function entriesOf(root: string): Promise<string[]> {
+  return readdir(root).catch(() => [] as string[]);
+}
+
 export async function listBuilds(cacheDir: string): Promise<{ dir: string; meta: BuildMeta; usedMs: number }[]> {
   const root = buildsDir(cacheDir);
-  let names: string[] = [];
-  try {
-    names = await readdir(root);
-  } catch {
-    return [];
-  }
+  const names = await entriesOf(root);
   const out = [];
   for (const n of names) {
     if (n === 'index' || n.startsWith('.') || n.endsWith('.partial') || n.endsWith('.lock')) continue;
@@ -149,15 +149,6 @@ export async function evict(cacheDir: string, keep: string, env = process.env): 
   return victims;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Remove what killed builds left: stage dirs of dead pids and partial build
  * dirs nobody holds the lock of. Nothing half-written is ever mistaken for
@@ -165,12 +156,7 @@ function pidAlive(pid: number): boolean {
  */
 export async function sweepLeftovers(cacheDir: string): Promise<string[]> {
   const root = buildsDir(cacheDir);
-  let names: string[] = [];
-  try {
-    names = await readdir(root);
-  } catch {
-    return [];
-  }
+  const names = await entriesOf(root);
   const removed: string[] = [];
   for (const n of names) {
     const stage = /^\.stage-(\d+)-/.exec(n);
@@ -200,7 +186,7 @@ export async function sweepLeftovers(cacheDir: string): Promise<string[]> {
 export async function evictWorkDirs(cacheDir: string, keep: string, env = process.env): Promise<string[]> {
   const max = Number(env.KREPRO_MAX_WORKDIRS ?? 4);
   const root = buildsDir(cacheDir);
-  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n.startsWith('.work-'));
+  const names = (await entriesOf(root)).filter((n) => n.startsWith('.work-'));
   const dirs = [];
   for (const n of names) dirs.push({ dir: join(root, n), mtime: (await stat(join(root, n))).mtimeMs });
   dirs.sort((a, b) => b.mtime - a.mtime);

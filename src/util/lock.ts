@@ -12,7 +12,8 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
+/** Is a process with this pid alive (EPERM: alive, not ours)? */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -51,7 +52,7 @@ export async function acquireLock(
     } catch {
       continue;
     }
-    if (!Number.isFinite(owner) || owner <= 0 || !alive(owner)) {
+    if (!Number.isFinite(owner) || owner <= 0 || !pidAlive(owner)) {
       // Stale: the owner died. Remove and retry (another waiter may win).
       await rm(path, { force: true });
       continue;

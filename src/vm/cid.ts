@@ -1,20 +1,12 @@
 import { open, readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pidAlive } from '../util/lock.ts';
 
 /**
  * vsock guest CIDs must be unique among running VMs on a host. A CID is
  * taken by creating <dir>/<cid> exclusively with our pid in it; a file whose
  * pid is dead is stale and reused. CIDs 0-2 are reserved.
  */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export async function allocateCid(dir: string, first = 3, last = 0xffff): Promise<{ cid: number; release: () => Promise<void> }> {
   await mkdir(dir, { recursive: true });
   const start = first + (process.pid % 1000);
@@ -28,7 +20,7 @@ export async function allocateCid(dir: string, first = 3, last = 0xffff): Promis
       return { cid, release: () => rm(path, { force: true }) };
     } catch {
       const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (!owner || !alive(owner)) {
+      if (!owner || !pidAlive(owner)) {
         await rm(path, { force: true });
         i--; // retry this CID
       }

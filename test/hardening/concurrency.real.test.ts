@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runKernel } from '../../src/run/run.ts';
-import { cachedBuild } from '../helpers/real.ts';
+import { cachedBuild, touchSchedPatch } from '../helpers/real.ts';
 import { PROJECT_ROOT } from '../../src/util/paths.ts';
 import type { BuildResult } from '../../src/build/types.ts';
 
@@ -31,17 +31,7 @@ describe('two krepro at once', () => {
 
   it('a second build of the same key waits for the first instead of sharing its dir', async () => {
     const d = await mkdtemp(join(tmpdir(), 'krepro-conc-build-'));
-    const p = join(d, 'touch.patch');
-    await writeFile(p, `diff --git a/kernel/sched/loadavg.c b/kernel/sched/loadavg.c
---- a/kernel/sched/loadavg.c
-+++ b/kernel/sched/loadavg.c
-@@ -1,4 +1,5 @@
- // SPDX-License-Identifier: GPL-2.0
-+/* krepro concurrency test ${Date.now()} */
- /*
-  * kernel/sched/loadavg.c
-  *
-`);
+    const p = await touchSchedPatch(d, `concurrency test ${Date.now()}`);
     const build = () => execa('node', [join(PROJECT_ROOT, 'bin/krepro.mjs'), 'build', '--patch', p, '--json'], { reject: false, cwd: PROJECT_ROOT });
     const first = build();
     await new Promise((r) => setTimeout(r, 1500));

@@ -21,3 +21,23 @@ export function cachedBuild(opts: BuildOptions = {}): Promise<BuildResult> {
 export const INJECT_PATCH = join(PROJECT_ROOT, 'patches', '6.12', 'inject-cid-leak.patch');
 export const MMCID_PATCH = join(PROJECT_ROOT, 'patches', '6.12', 'mmcid-tracepoints.patch');
 export const SHARED = join(PROJECT_ROOT, '..', 'shared');
+
+/**
+ * A patch that changes one comment in kernel/sched/loadavg.c, made unique
+ * by `tag`: a new build key whose rebuild is one scheduler file.
+ */
+export async function touchSchedPatch(dir: string, tag: string): Promise<string> {
+  const { writeFile } = await import('node:fs/promises');
+  const p = join(dir, 'touch-sched.patch');
+  await writeFile(p, `diff --git a/kernel/sched/loadavg.c b/kernel/sched/loadavg.c
+--- a/kernel/sched/loadavg.c
++++ b/kernel/sched/loadavg.c
+@@ -1,4 +1,5 @@
+ // SPDX-License-Identifier: GPL-2.0
++/* krepro ${tag} */
+ /*
+  * kernel/sched/loadavg.c
+  *
+`);
+  return p;
+}
