@@ -392,7 +392,10 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
         await stop();
         break;
       }
-      if (stopReason === 'detected' && stopAt !== null && now >= stopAt) {
+      // After a detection: keep reading for the grace period, and longer
+      // while the console is still busy (backtraces, an ftrace dump of
+      // thousands of lines), up to two minutes more.
+      if (stopReason === 'detected' && stopAt !== null && now >= stopAt && (now - s.lastOutputMs > 2000 || now >= stopAt + 120_000)) {
         await stop();
         break;
       }
