@@ -9,11 +9,17 @@ import type { QemuProcess } from './qemu.ts';
  * and no guest outlives krepro.
  *
  * Two differences from a plain QEMU:
- * - vng (with --verbose) writes the kernel console to its stderr and the
- *   guest script's output (heartbeats, markers) to its stdout. Both are
- *   console lines here, each stream split into whole lines on its own so
- *   the two never cut into each other's lines. The stderr text is also kept
- *   (last 64 KB) for start-failure messages.
+ * - Where vng's console goes. virtme-run first tries to reopen its
+ *   stdin/stdout/stderr through /proc/self/fd; Node gives a child sockets,
+ *   not pipes, which cannot be reopened, so virtme-run always takes its
+ *   "limited redirection" path here: with --verbose the guest's serial
+ *   console (kernel messages and, through it, the script's output: markers,
+ *   heartbeats) is QEMU's stdout, in one ordered stream as with the QEMU
+ *   backend. Only stdout lines go to the detectors. vng's stderr carries
+ *   host-side messages (vng, virtme-run, QEMU errors, and a WARNING about
+ *   that very redirection, which must not count as a kernel warning): those
+ *   lines go to console.log prefixed `vng: `, and the last 64 KB are kept
+ *   for start-failure messages.
  * - QEMU is not vng's child but its great-grandchild (vng -> sh ->
  *   virtme-run -> qemu), so a parent-death signal on vng alone would leave
  *   QEMU running after a SIGKILL of krepro. vng runs as PID 1 of a new PID
@@ -48,7 +54,7 @@ export function startVng(argv: string[], consoleLog: string, onLine: (line: stri
   const log: WriteStream = createWriteStream(consoleLog, { flags: 'a' });
   const wrapped = [...(namespacesUsable() ? vngLauncher() : []), ...argv];
   const p: ResultPromise = execa('setpriv', ['--pdeathsig', 'KILL', '--', ...wrapped], {
-    stdin: 'pipe',          // vng's virtme.stdin port: kept open, never written
+    stdin: 'pipe',          // the console chardev's input: kept open, never written
     stdout: 'pipe',
     stderr: 'pipe',
     buffer: false,
@@ -61,10 +67,14 @@ export function startVng(argv: string[], consoleLog: string, onLine: (line: stri
   const splitter = (keep: boolean) => {
     const dec = new StringDecoder('utf8');
     let pending = '';
-    const emit = (line: string) => {
-      log.write(line + '\n');
-      onLine(line);
-    };
+    const emit = keep
+      ? (line: string) => {
+          log.write(`vng: ${line}\n`);
+        }
+      : (line: string) => {
+          log.write(line + '\n');
+          onLine(line);
+        };
     return {
       data: (chunk: Buffer) => {
         const text = dec.write(chunk);

@@ -23,9 +23,9 @@ import { exists } from '../util/fs.ts';
  *   script prints the same markers (`krepro-init: started`, the workload's
  *   `krepro-hb`/`krepro-done`) and writes the same framed artifact file,
  *   into the run dir, which the guest may write (`--rwdir`);
- * - with `--verbose` vng sends the kernel console to its stderr and the
- *   script's output to its stdout; startVng (vng-process.ts) reads both as
- *   console lines;
+ * - `--verbose` puts the guest's serial console (kernel messages, and the
+ *   script's output with it) on vng's stdout; startVng (vng-process.ts)
+ *   explains why and keeps vng's own stderr out of detection;
  * - QMP (stop, silent-hang inspection) and vhost-vsock are extra QEMU
  *   options, which vng takes only in the `--qemu-opts=...` form.
  *
@@ -92,7 +92,7 @@ export function vngArgv(s: VngSpec): string[] {
     '--skip-modules',          // no depmod/.virtme_mods in the kernel's dir; modules are loaded by path
     '--force-9p',              // Debian's C virtiofsd fails as root: skip ~3 s of retries
     '--disable-microvm',       // q35/pc with PCI, like the QEMU backend (our kernel has no virtio-mmio)
-    '--verbose',               // the kernel console on vng's stderr, so detection sees it
+    '--verbose',               // the kernel console shown (on vng's stdout here), so detection sees it
     '--cpus', String(s.cpus),
     '--memory', `${s.memoryMb}M`,
   ];
