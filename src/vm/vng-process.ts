@@ -17,9 +17,10 @@ import type { QemuProcess } from './qemu.ts';
  *   heartbeats) is QEMU's stdout, in one ordered stream as with the QEMU
  *   backend. Only stdout lines go to the detectors. vng's stderr carries
  *   host-side messages (vng, virtme-run, QEMU errors, and a WARNING about
- *   that very redirection, which must not count as a kernel warning): those
- *   lines go to console.log prefixed `vng: `, and the last 64 KB are kept
- *   for start-failure messages.
+ *   that very redirection, which must not count as a kernel warning): it
+ *   stays out of console.log (which is classified after the run) and its
+ *   last 64 KB are returned as `stderr`, which the run saves as
+ *   qemu-stderr.txt and uses for start-failure messages.
  * - QEMU is not vng's child but its great-grandchild (vng -> sh ->
  *   virtme-run -> qemu), so a parent-death signal on vng alone would leave
  *   QEMU running after a SIGKILL of krepro. vng runs as PID 1 of a new PID
@@ -68,9 +69,7 @@ export function startVng(argv: string[], consoleLog: string, onLine: (line: stri
     const dec = new StringDecoder('utf8');
     let pending = '';
     const emit = keep
-      ? (line: string) => {
-          log.write(`vng: ${line}\n`);
-        }
+      ? () => {}
       : (line: string) => {
           log.write(line + '\n');
           onLine(line);
