@@ -397,8 +397,12 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     m.pendingDup = [];
     for (const x of m.exhausted.values()) reportExhausted(m, x, null);
     m.exhausted.clear();
+    // An mm whose users the trace never saw (it predates tracing, like the
+    // init shell that then execs): when its last task exec'd or exited, its
+    // CID mask went away with it, without any mmcid_putcid. Not a leak.
+    const usersSeen = m.everUsers.size > 0;
     for (const s of m.slots.values()) {
-      if (s.holders.size > 0 || !s.lastDrop) continue;
+      if (s.holders.size > 0 || !s.lastDrop || !usersSeen) continue;
       const d = s.lastDrop;
       const [kind, id] = d.holder.split(':');
       const who = kind === 'task' ? `pid ${id}` : `CPU ${id}`;
