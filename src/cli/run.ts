@@ -76,7 +76,7 @@ async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: bo
   if (json) {
     process.stdout.write(JSON.stringify({ commands: [plan.argv], append: plan.append, accel: plan.accel }) + '\n');
   } else {
-    process.stdout.write(`# kernel command line\n${plan.append}\n# QEMU\n${plan.argv.map(shellQuote).join(' ')}\n`);
+    process.stdout.write(`# kernel command line\n${plan.append}\n# ${o.backend === 'vng' ? 'vng' : 'QEMU'}\n${plan.argv.map(shellQuote).join(' ')}\n`);
   }
 }
 

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { access, constants, statfs, mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { findDebianTarball } from '../source/debian.ts';
+import { vngFact } from '../vm/vng.ts';
 
 /**
  * Host facts for `krepro doctor` and for run.json. Each probe is cheap and
@@ -84,5 +85,6 @@ export async function collectFacts(cacheDir: string): Promise<Fact[]> {
   facts.push({ name: 'disk', ok: gib !== null && gib >= 10, value: gib === null ? `cannot stat ${cacheDir}` : `${gib.toFixed(1)} GiB free in ${cacheDir}`, hint: gib !== null && gib >= 10 ? undefined : 'a tree plus a few builds needs ~10 GiB: free space or set KREPRO_CACHE', required: true });
   const src = await findDebianTarball();
   facts.push({ name: 'kernel-source', ok: !!src, value: src ?? 'linux-source-6.12 not installed', hint: src ? undefined : 'apt-get install linux-source-6.12 (the default tree), or pass --tree', required: false });
+  facts.push({ name: 'vng', ...(await vngFact()), required: false });
   return facts;
 }

@@ -14,6 +14,8 @@ import { guestCmdline } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
 import { qemuArgv } from '../vm/qemu-args.ts';
 import { startQemu, qemuVersion, type QemuProcess } from '../vm/qemu.ts';
+import { planVng } from '../vm/vng.ts';
+import { startVng } from '../vm/vng-process.ts';
 import { Qmp, parseRegisters } from '../vm/qmp.ts';
 import { allocateCid } from '../vm/cid.ts';
 import { loadSystemMap, symbolize, addr2line } from '../vm/symbolize.ts';
@@ -24,7 +26,7 @@ import { extractFtraceDump } from '../trace/parse.ts';
 import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
 import { decide } from '../verdict/verdict.ts';
 import { writeJsonAtomic, exists } from '../util/fs.ts';
-import { cacheRoot, resultsRoot } from '../util/paths.ts';
+import { cacheRoot, resultsRoot, kconfigDir } from '../util/paths.ts';
 import { KreproError, usageError, envError, isKreproError } from '../util/errors.ts';
 import { splitArtifacts } from './artifacts-channel.ts';
 import { pickHangFrame } from './silent.ts';
@@ -91,6 +93,7 @@ async function pickAccel(a: RunOptions['accel']): Promise<'kvm' | 'tcg'> {
 
 export async function planRun(o: RunOptions, kernel: { bzImage: string; configText: string | null }, initrd: string, runDir: string, sockDir: string, vsockCid: number | null): Promise<RunPlan> {
   const accel = await pickAccel(o.accel);
+  if (o.backend === 'vng') return planVng(o, kernel, runDir, sockDir, accel, vsockCid);
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
   const items = guestCmdline({
     durationSec: o.durationSec,
@@ -185,7 +188,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
   if (!build && !o.kernel) {
     try {
       const tb = Date.now();
-      build = await buildKernel({ ...(o.build ?? {}), signal: o.signal });
+      build = await buildKernel({ ...withBackendConfig(o.build ?? {}, o.backend), signal: o.signal });
       rec.timings.buildMs = Date.now() - tb;
     } catch (e) {
       if (o.signal?.aborted) return finish('interrupted', 'interrupted during the build');
@@ -221,8 +224,8 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
   if (o.signal?.aborted) return finish('interrupted', 'interrupted before boot');
 
   // 2. The guest image.
-  let initrd: string;
-  try {
+  let initrd = '';
+  if (o.backend !== 'vng') try {
     const img = await buildInitramfs({ modulesDir: build?.modules ?? null, kernelRelease: build?.kernelRelease, cacheDir: cacheRoot() });
     initrd = img.path;
   } catch (e) {
@@ -281,6 +284,12 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     await cid?.release();
     await rm(sockDir, { recursive: true, force: true });
   }
+}
+
+/** vng boots from the host's root over 9p: its kernel needs the vng fragment too. */
+export function withBackendConfig(b: NonNullable<RunOptions['build']>, backend: RunOptions['backend']): NonNullable<RunOptions['build']> {
+  if (backend !== 'vng' || b.profile === 'vng') return b;
+  return { ...b, configs: [...(b.configs ?? []), join(kconfigDir(), 'vng.config')] };
 }
 
 function safeClassify(text: string): CrashReport[] {
@@ -359,7 +368,7 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
       stopAt = now + o.graceSec * 1000;
     }
   };
-  q = startQemu(plan.argv, consolePath, onLine);
+  q = o.backend === 'vng' ? startVng(plan.argv, consolePath, onLine) : startQemu(plan.argv, consolePath, onLine);
   let exitInfo: { code: number | null; signal: string | null; stderr: string } | null = null;
   const exited = q.exited.then((e) => (exitInfo = e));
 
