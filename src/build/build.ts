@@ -15,6 +15,7 @@ import {
   buildKey, inputKey, buildsDir, lookupInput, recordInput, readMeta, writeMeta, touchUsed, evict, evictWorkDirs, sweepLeftovers, type BuildMeta,
 } from './cache.ts';
 import { progressTracker, firstCompilerErrors } from './progress.ts';
+import { requireFreeSpace } from '../host/facts.ts';
 
 const say = (opts: BuildOptions, message: string) => opts.progress?.({ phase: 'source', message });
 
@@ -68,6 +69,7 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
   }
 
   await sweepLeftovers(cacheDir).catch(() => []);
+  await requireFreeSpace(cacheDir, 'a kernel build');
   const treeLock = await acquireLock(join(cacheDir, 'locks', `tree-${tree.id}.lock`), {
     onWait: (pid) => say(opts, `waiting for krepro pid ${pid}, which is using the checkout of ${tree.repo}`),
     signal: opts.signal,

@@ -88,3 +88,15 @@ export async function collectFacts(cacheDir: string): Promise<Fact[]> {
   facts.push({ name: 'vng', ...(await vngFact()), required: false });
   return facts;
 }
+
+/**
+ * Refuse to start work that cannot finish for lack of disk: a tree unpack
+ * needs ~2 GiB, a tiny build dir ~1 GiB. KREPRO_MIN_FREE_GB overrides.
+ */
+export async function requireFreeSpace(dir: string, what: string, gib = Number(process.env.KREPRO_MIN_FREE_GB ?? 3)): Promise<void> {
+  const free = await freeBytes(dir);
+  if (free !== null && free < gib * 2 ** 30) {
+    const { envError } = await import('../util/errors.ts');
+    throw envError(`only ${(free / 2 ** 30).toFixed(1)} GiB free in ${dir}, ${what} needs ${gib} GiB: free space or set KREPRO_CACHE to a bigger disk`);
+  }
+}

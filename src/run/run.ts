@@ -138,15 +138,17 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
   if (o.kernel && !(await exists(resolve(o.kernel)))) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
   await pickAccel(o.accel);
   const runDir = resolve(o.runDir ?? join(o.resultsDir, newRunId()));
+  const parent = resolve(runDir, '..');
   try {
-    await mkdir(runDir, { recursive: true });
-    await writeFile(join(runDir, '.krepro-write-test'), '');
-    await rm(join(runDir, '.krepro-write-test'));
+    await mkdir(parent, { recursive: true });
+    await writeFile(join(parent, `.krepro-write-test-${process.pid}`), '');
+    await rm(join(parent, `.krepro-write-test-${process.pid}`));
   } catch (e) {
-    throw envError(`results dir ${runDir} is not writable (${(e as NodeJS.ErrnoException).code}): pass --results with a writable directory`);
+    throw envError(`results dir ${parent} is not writable (${(e as NodeJS.ErrnoException).code}): pass --results with a writable directory`);
   }
-  const free = await freeBytes(runDir);
-  if (free !== null && free < 64 * 2 ** 20) throw envError(`only ${(free / 2 ** 20).toFixed(0)} MB free for results in ${runDir}: free space or pass --results elsewhere`);
+  const free = await freeBytes(parent);
+  if (free !== null && free < 64 * 2 ** 20) throw envError(`only ${(free / 2 ** 20).toFixed(0)} MB free for results in ${parent}: free space or pass --results elsewhere`);
+  await mkdir(runDir, { recursive: true });
 
   const rec: RunRecord = {
     schema: 'krepro.run/1',

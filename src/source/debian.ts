@@ -5,6 +5,7 @@ import { git } from './git.ts';
 import { exists, rmrf } from '../util/fs.ts';
 import { acquireLock } from '../util/lock.ts';
 import { envError } from '../util/errors.ts';
+import { requireFreeSpace } from '../host/facts.ts';
 
 /**
  * The default kernel: Debian's linux-source-6.12 tarball, unpacked once into
@@ -60,9 +61,15 @@ export async function ensureDebianTree(cacheDir: string, log: (s: string) => voi
     }
     const partial = `${dir}.partial`;
     await rmrf(partial);
+    await requireFreeSpace(cacheDir, 'unpacking the default kernel tree');
     await mkdir(partial, { recursive: true });
     log(`unpacking ${tarball} into ${dir} (once)`);
-    await execa('tar', ['-xf', tarball, '-C', partial, '--strip-components=1']);
+    const tar = await execa('tar', ['-xf', tarball, '-C', partial, '--strip-components=1'], { reject: false });
+    if (tar.exitCode !== 0) {
+      await rmrf(partial);
+      if (/No space left/.test(tar.stderr)) throw envError(`no space left in ${cacheDir} while unpacking the default tree: free space or set KREPRO_CACHE to a bigger disk`);
+      throw envError(`cannot unpack ${tarball}: ${tar.stderr.split('\n')[0]}`);
+    }
     await git(partial, ['init', '-q']);
     // Debian's top-level .gitignore ignores everything (`/*`): force-add.
     await git(partial, ['add', '-f', '-A', '.']);

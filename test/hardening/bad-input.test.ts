@@ -13,6 +13,8 @@ import { PROJECT_ROOT } from '../../src/util/paths.ts';
 const table: { case: string; expected: string; got: string }[] = [];
 let tmp: string;
 let kernelish: string;
+let tiny: string;
+let tinyMounted = false;
 
 const krepro = (args: string[], env: Record<string, string> = {}) =>
   execa('node', [join(PROJECT_ROOT, 'bin/krepro.mjs'), ...args], { reject: false, env: { KREPRO_CACHE: join(tmp, 'cache'), KREPRO_RESULTS: join(tmp, 'results'), ...env }, extendEnv: true });
@@ -27,13 +29,18 @@ beforeAll(async () => {
   await execa('git', ['-C', kernelish, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
   await execa('git', ['-C', kernelish, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'x']);
   await writeFile(join(tmp, 'notes.txt'), 'hello, not a patch\n');
+  // A 4 MB disk, for the no-space cases (root only; skipped with a reason otherwise).
+  tiny = join(tmp, 'tiny');
+  await mkdir(tiny);
+  tinyMounted = (await execa('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', tiny], { reject: false })).exitCode === 0;
   // A PATH with node and git but no make.
   await mkdir(join(tmp, 'bin'));
   await symlink(process.execPath, join(tmp, 'bin', 'node'));
   await symlink((await execa('sh', ['-c', 'command -v git'])).stdout.trim(), join(tmp, 'bin', 'git'));
 });
 
-afterAll(() => {
+afterAll(async () => {
+  if (tinyMounted) await execa('umount', [tiny], { reject: false });
   const w = Math.max(...table.map((r) => r.case.length));
   console.log(['case'.padEnd(w) + '  expected  got', ...table.map((r) => `${r.case.padEnd(w)}  ${r.expected.padEnd(8)}  ${r.got}`)].join('\n'));
 });
@@ -56,11 +63,19 @@ const cases: [string, () => string[], number, RegExp, Record<string, string>?][]
   ['results dir not writable', () => ['run', '--kernel', '/bin/true', '--results', join(tmp, 'notes.txt', 'sub')], 255, /not writable/],
   ['missing host tool (make)', () => ['build', '--tree', kernelish], 255, /make is not installed: run scripts\/setup/, { PATH: '@nomake' }],
   ['unknown command', () => ['frobnicate'], 255, /Unknown argument|unknown command|see krepro --help/i],
+  ['no space on the results disk', () => ['run', '--kernel', '/bin/true', '--results', join(tiny, 'results')], 255, /MB free for results .*free space or pass --results/],
+  ['no space on the cache disk', () => ['build'], 255, /GiB free in .*free space or set KREPRO_CACHE/, { KREPRO_CACHE: '@tiny' }],
 ];
 
 describe('bad input: one line, what to do, the right exit code', () => {
   it.each(cases)('%s', async (name, args, code, msg, env) => {
-    const e = env?.PATH === '@nomake' ? { PATH: join(tmp, 'bin') } : env ?? {};
+    if (args().some((a) => a.startsWith(tiny)) || env?.KREPRO_CACHE === '@tiny') {
+      if (!tinyMounted) {
+        console.log(`[skip] ${name}: cannot mount a small tmpfs here (needs root)`);
+        return;
+      }
+    }
+    const e = env?.PATH === '@nomake' ? { PATH: join(tmp, 'bin') } : env?.KREPRO_CACHE === '@tiny' ? { KREPRO_CACHE: join(tiny, 'cache') } : env ?? {};
     const r = await krepro(args(), e);
     const lines = r.stderr.trim().split('\n').filter((l) => l.trim());
     table.push({ case: name, expected: String(code), got: `${r.exitCode}: ${lines[0] ?? ''}`.slice(0, 110) });
