@@ -1,6 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { createWriteStream } from 'node:fs';
 import { cpus } from 'node:os';
+import { gccIdentity } from '../image/tools.ts';
 
 /**
  * The one module that runs the kernel's build tools: make (and through it
@@ -102,10 +103,10 @@ export function makeStreaming(e: MakeEnv, targets: string[], logPath: string, on
   return p;
 }
 
+/** The compiler's first `--version` line: part of the build identity (gcc runs from src/image/tools.ts). */
 export async function compilerVersion(): Promise<string> {
   try {
-    const r = await execa('gcc', ['--version']);
-    return r.stdout.split('\n')[0];
+    return (await gccIdentity()).replace(/ \([^()]*\)$/, '');
   } catch {
     return 'gcc missing';
   }
@@ -127,9 +128,4 @@ export async function haveMake(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Copy a finished build dir to seed an incremental build (reflinks where the fs can). */
-export async function copyBuildDir(from: string, to: string): Promise<void> {
-  await execa('cp', ['-a', '--reflink=auto', from, to]);
 }

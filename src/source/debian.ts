@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, rename, readdir } from 'node:fs/promises';
+import { mkdir, rename, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git } from './git.ts';
 import { exists, rmrf } from '../util/fs.ts';
@@ -51,7 +51,7 @@ export async function ensureDebianTree(cacheDir: string, log: (s: string) => voi
     if (await exists(join(dir, '.git'))) {
       const r = await git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD'], { reject: false });
       if (r.exitCode === 0) {
-        await execa('touch', [join(dir, '.git', 'krepro-ready')]);
+        await writeFile(join(dir, '.git', 'krepro-ready'), '');
         return dir;
       }
     }
@@ -76,7 +76,7 @@ export async function ensureDebianTree(cacheDir: string, log: (s: string) => voi
     await git(partial, ['commit', '-q', '--no-gpg-sign', '-m', `Debian linux-source-6.12 (${tarball})`], { env: FIXED_IDENTITY });
     await rmrf(dir);
     await rename(partial, dir);
-    await execa('touch', [join(dir, '.git', 'krepro-ready')]);
+    await writeFile(join(dir, '.git', 'krepro-ready'), '');
     return dir;
   } finally {
     await lock.release();
