@@ -375,6 +375,7 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
   const exited = q.exited.then((e) => (exitInfo = e));
 
   let silentHang: CrashReport | null = null;
+  let silentAt: number | null = null;
   let vcpus: VcpuState[] | null = null;
   const deadline = start + (o.bootTimeoutSec + o.durationSec + 2 * o.hangTimeoutSec + 60) * 1000;
   const stop = async () => {
@@ -418,6 +419,7 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
       }
       if (s.initAtMs !== null && mon.silentFor(now) > o.hangTimeoutSec * 1000 && s.doneAtMs === null) {
         stopReason = 'silent';
+        silentAt = now;
         const r = await inspectSilentGuest(join(sockDir, 'qmp.sock'), build, o, () => mon.state.firstDetection !== null);
         vcpus = r.vcpus;
         silentHang = r.report;
@@ -450,7 +452,8 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
   if (s.lines === 0 && !byUs && e.code !== 0) {
     return { startFailure: e.stderr.trim().split('\n').pop() || `exit ${e.code ?? e.signal}`, exit: { ...e, byUs }, initSeen: false, workloadDone: false, silentHang: null };
   }
-  const det = s.firstDetection;
+  // A silent hang is detected when the silence is, before what our NMI makes the kernel print.
+  const det = silentHang && silentAt !== null ? { kind: 'silent-hang', line: silentHang.title, atMs: silentAt } : s.firstDetection;
   return {
     exit: { code: e.code, signal: e.signal, byUs },
     initSeen: s.initAtMs !== null,
@@ -458,7 +461,7 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
     silentHang,
     vcpus,
     counters: s.counters,
-    detection: det ? { kind: det.kind, line: det.line, atMs: det.atMs - start } : silentHang ? { kind: 'silent-hang', line: silentHang.title, atMs: exitAt - start } : null,
+    detection: det ? { kind: det.kind, line: det.line, atMs: det.atMs - start } : null,
     timings: {
       bootToInitMs: s.initAtMs !== null ? s.initAtMs - start : null,
       workloadMs: s.initAtMs !== null ? (s.doneAtMs ?? exitAt) - s.initAtMs : null,
