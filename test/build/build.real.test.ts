@@ -58,10 +58,14 @@ describe('building the default 6.12 tree', () => {
   });
 
   it("building another commit of a user's tree leaves its HEAD, index and files byte-identical", async () => {
+    // The user's checkout: a worktree of the default repository, with its own
+    // HEAD, index and files. (Sharing the object store keeps the build in the
+    // tree's private checkout and O= dir, so it is incremental; a separate
+    // clone would be a new tree and, with its own paths, a cold build.)
     const user = await mkdtemp(join(tmpdir(), 'usertree-'));
     const src = debianTreeDir(cacheRoot());
-    await execa('git', ['clone', '-q', '--shared', src, join(user, 'linux')]);
     const repo = join(user, 'linux');
+    await execa('git', ['-C', src, 'worktree', 'add', '-q', '--detach', repo, 'HEAD']);
     const g = (...a: string[]) => execa('git', ['-C', repo, ...a]);
     const id = ['-c', 'user.name=t', '-c', 'user.email=t@t'];
     // Commit A changes a scheduler file; B on top is what the user has checked out.
@@ -86,5 +90,6 @@ describe('building the default 6.12 tree', () => {
     expect(r.cached).toBe(false);
     console.log(`build of another commit in a user tree: ${r.seconds.toFixed(0)} s`);
     expect(await snapshot()).toEqual(before);
+    await execa('git', ['-C', src, 'worktree', 'remove', '--force', repo], { reject: false });
   });
 });
