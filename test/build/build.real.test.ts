@@ -78,7 +78,8 @@ describe('building the default 6.12 tree', () => {
     await writeFile(join(repo, 'kernel', 'sched', 'core.c'), (await readFile(join(repo, 'kernel', 'sched', 'core.c'), 'utf8')) + '\n/* my work in progress */\n');
     const snapshot = async () => {
       const head = (await g('rev-parse', 'HEAD')).stdout;
-      const index = createHash('sha256').update(await readFile(join(repo, '.git', 'index'))).digest('hex');
+      const indexPath = (await g('rev-parse', '--path-format=absolute', '--git-path', 'index')).stdout.trim();
+      const index = createHash('sha256').update(await readFile(indexPath)).digest('hex');
       const status = (await g('status', '--porcelain=v1')).stdout;
       const core = createHash('sha256').update(await readFile(join(repo, 'kernel', 'sched', 'core.c'))).digest('hex');
       const refs = (await g('for-each-ref')).stdout;
