@@ -51,7 +51,7 @@ export function startQemu(argv: string[], consoleLog: string, onLine: (line: str
     running = false;
     if (pending) onLine(pending.replace(/\r/g, ''));
     await new Promise<void>((res) => log.end(() => res()));
-    const stderr = Buffer.isBuffer(r.stderr) ? r.stderr.toString('utf8') : String(r.stderr ?? '');
+    const stderr = r.stderr instanceof Uint8Array ? Buffer.from(r.stderr).toString('utf8') : String(r.stderr ?? '');
     return { code: r.exitCode ?? null, signal: r.signal ?? null, stderr };
   })();
   return {

@@ -53,7 +53,9 @@ describe('faults', () => {
   });
 
   it('a guest that prints nothing is a boot failure, never reproduced', async () => {
-    const rec = await runKernel({ prebuilt: kernel, durationSec: 20, bootTimeoutSec: 25, append: 'console=ttyS1', resultsDir: results });
+    // Kernel messages to the second port, and an init that sleeps: the
+    // console stays empty forever.
+    const rec = await runKernel({ prebuilt: kernel, durationSec: 20, bootTimeoutSec: 25, append: 'console=ttyS1 rdinit=/bin/sleep -- 3600', resultsDir: results });
     table.push({ case: 'guest prints nothing', expected: 'boot-failed', got: `${rec.verdict}: ${rec.error ?? ''}` });
     expect(rec.verdict).toBe('boot-failed');
   });
