@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { realpath, mkdir, readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { git, revParse } from './git.ts';
 import { exists } from '../util/fs.ts';
 import { usageError } from '../util/errors.ts';
@@ -33,10 +33,16 @@ export async function resolveRepo(tree: string | null | undefined, cacheDir: str
   return { repo: top, isDefault: false };
 }
 
+/**
+ * Named after the repository, not the checkout: every worktree of one
+ * repository shares its object store, so they share one private checkout
+ * and its O= dirs (and builds stay incremental across them).
+ */
 export async function treeId(repo: string): Promise<string> {
   const r = await git(repo, ['rev-parse', '--path-format=absolute', '--git-common-dir']);
   const gitDir = await realpath(r.stdout.trim());
-  return `${basename(repo)}-${createHash('sha256').update(gitDir).digest('hex').slice(0, 8)}`;
+  const name = basename(gitDir) === '.git' ? basename(dirname(gitDir)) : basename(gitDir).replace(/\.git$/, '');
+  return `${name}-${createHash('sha256').update(gitDir).digest('hex').slice(0, 8)}`;
 }
 
 export async function openTree(tree: string | null | undefined, cacheDir: string, log?: (s: string) => void): Promise<SourceTree> {

@@ -69,3 +69,19 @@ describe('patches', () => {
     await expect(git(repo, ['rev-parse', 'nope^{commit}'])).rejects.toThrow(/git rev-parse failed/);
   });
 });
+
+describe('tree identity', () => {
+  it('every worktree of a repository maps to the same private checkout', async () => {
+    const { treeId } = await import('../../src/source/worktree.ts');
+    const repo = await mkdtemp(join(tmpdir(), 'ktree-id-'));
+    await execa('git', ['init', '-q', join(repo, 'linux')]);
+    await execa('git', ['-C', join(repo, 'linux'), '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '--allow-empty', '-m', 'x']);
+    await execa('git', ['-C', join(repo, 'linux'), 'worktree', 'add', '-q', '--detach', join(repo, 'other-name'), 'HEAD']);
+    const a = await treeId(join(repo, 'linux'));
+    const b = await treeId(join(repo, 'other-name'));
+    expect(a).toBe(b);
+    expect(a).toMatch(/^linux-[0-9a-f]{8}$/);
+    await execa('git', ['clone', '-q', join(repo, 'linux'), join(repo, 'clone')]);
+    expect(await treeId(join(repo, 'clone'))).not.toBe(a);
+  });
+});
