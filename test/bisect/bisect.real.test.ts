@@ -72,6 +72,9 @@ describe('krepro bisect on the 6.12 tree (real builds and QEMU runs)', () => {
         join(PROJECT_ROOT, 'bin/krepro.mjs'), 'bisect',
         '--tree', wt, '--good', good, '--bad', bad,
         '--append', 'mmcid_leak_pct=30',
+        // The injected stall shows as a soft lockup, an RCU stall or a silent
+        // hang depending on the run: one signature for all of them.
+        '--signature', 'soft lockup|rcu detected stall|silent hang|mm_cid',
         '--duration', '60', '--cpus', '4',
         '--max-runs', '20',
         '--results', results, '--json',
