@@ -75,7 +75,7 @@ describe('krepro bisect on the 6.12 tree (real builds and QEMU runs)', () => {
         // The injected stall shows as a soft lockup, an RCU stall or a silent
         // hang depending on the run: one signature for all of them.
         '--signature', 'soft lockup|rcu detected stall|silent hang|mm_cid',
-        '--duration', '60', '--cpus', '4',
+        '--duration', '30', '--hang-timeout', '25', '--cpus', '4',
         '--max-runs', '20',
         '--results', results, '--json',
       ],
