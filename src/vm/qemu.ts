@@ -54,13 +54,18 @@ export function startQemu(argv: string[], consoleLog: string, onLine: (line: str
     const stderr = r.stderr instanceof Uint8Array ? Buffer.from(r.stderr).toString('utf8') : String(r.stderr ?? '');
     return { code: r.exitCode ?? null, signal: r.signal ?? null, stderr };
   })();
+  return vmHandle(p, exited, () => running);
+}
+
+/** The handle both launchers (QEMU, vng) return: kill only while it runs. */
+export function vmHandle(p: { pid?: number; kill(signal?: NodeJS.Signals): unknown }, exited: QemuProcess['exited'], running: () => boolean): QemuProcess {
   return {
     pid: p.pid,
     exited,
     kill: (signal = 'SIGKILL') => {
-      if (running) p.kill(signal);
+      if (running()) p.kill(signal);
     },
-    isRunning: () => running,
+    isRunning: running,
   };
 }
 

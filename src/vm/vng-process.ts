@@ -1,7 +1,7 @@
 import { execa, execaSync, type ResultPromise } from 'execa';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import type { QemuProcess } from './qemu.ts';
+import { vmHandle, type QemuProcess } from './qemu.ts';
 
 /**
  * The one module that starts vng, with the same contract as startQemu
@@ -116,12 +116,5 @@ export function startVng(argv: string[], consoleLog: string, onLine: (line: stri
     await new Promise<void>((res) => log.end(() => res()));
     return { code: r.exitCode ?? null, signal: r.signal ?? null, stderr: stderrTail };
   })();
-  return {
-    pid: p.pid,
-    exited,
-    kill: (signal = 'SIGKILL') => {
-      if (running) p.kill(signal);
-    },
-    isRunning: () => running,
-  };
+  return vmHandle(p, exited, () => running);
 }
