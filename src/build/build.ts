@@ -246,8 +246,6 @@ async function previousMakeLines(cacheDir: string, treeId: string, seeded: boole
   return seeded ? null : 2400; // a cold tiny 6.12 build prints about this many steps
 }
 
-export { exists };
-
 /**
  * The reused O= dir of a tree checkout and a set of requested fragments:
  * bisect steps and patches of one profile share it (kbuild follows small
