@@ -112,20 +112,15 @@ export async function compilerVersion(): Promise<string> {
   }
 }
 
-export async function haveCcache(): Promise<boolean> {
+/** Does `tool --version` run? */
+async function answers(tool: 'ccache' | 'make'): Promise<boolean> {
   try {
-    await execa('ccache', ['--version']);
+    await execa(tool, ['--version']);
     return true;
   } catch {
     return false;
   }
 }
 
-export async function haveMake(): Promise<boolean> {
-  try {
-    await execa('make', ['--version']);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export const haveCcache = () => answers('ccache');
+export const haveMake = () => answers('make');
