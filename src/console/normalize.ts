@@ -123,6 +123,8 @@ function parseAt(line: string, i: number): LinePrefix | null {
 
 const DROPPED_TAIL = ' printk messages dropped ** ';
 const LOGIN = ' login: ';
+/** Every line krepro's guest programs print starts so. */
+export const GUEST_PREFIX = 'krepro-';
 
 /** Find the printk prefix of a console line. */
 export function parsePrefix(line: string): LinePrefix {
@@ -143,6 +145,14 @@ export function parsePrefix(line: string): LinePrefix {
   if (lg !== -1) {
     const p = parseAt(line, lg + LOGIN.length);
     if (p) return p;
+  }
+  // Our guest's output with a kernel line glued to it: guest programs and
+  // printk share the serial port, so `krepro-hb t=7 spawns=70[   31.0] watchdog: BUG: ...`.
+  // Only for our own lines: elsewhere a bracket inside a line more often
+  // follows a mangled kernel prefix than starts a new one.
+  if (line.startsWith(GUEST_PREFIX)) {
+    const j = line.indexOf('[', GUEST_PREFIX.length);
+    if (j !== -1) return parseAt(line, j) ?? NONE;
   }
   return NONE;
 }

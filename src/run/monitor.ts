@@ -11,6 +11,10 @@ import type { WorkloadCounters } from './types.ts';
 export const INIT_MARKER = 'krepro-init: started';
 export const DONE_MARKER = 'krepro-done';
 export const HB_MARKER = 'krepro-hb';
+/** Every progress line of guest/init starts so. */
+export const INIT_PREFIX = 'krepro-init:';
+/** guest/init's line after the workload exits when it exited 0 (a backup for a cut `krepro-done`). */
+export const WORKLOAD_EXIT_MARKER = 'krepro-init: workload: exit status 0 ';
 
 export interface MonitorState {
   initAtMs: number | null;
@@ -20,13 +24,34 @@ export interface MonitorState {
   firstDetection: (LineDetection & { atMs: number }) | null;
   counters: WorkloadCounters | null;
   lines: number;
+  bytes: number;
+}
+
+/** The workload's counters, as the heartbeat and done lines carry them. */
+const COUNTER_KEYS = new Set(['t', 'rc', 'spawns', 'forks', 'vforks', 'threads', 'accepts', 'connects', 'errors']);
+
+/**
+ * A kernel line that cut into ours: guest output and printk share the
+ * serial port, so a heartbeat can read `krepro-hb t=12 accepts=1[   23.1] sched_switch: ...`.
+ * Returns where the kernel's part starts, or -1.
+ */
+export function kernelIntrusion(line: string, from = 0): number {
+  const m = /\[\s{0,12}\d{1,8}\.\d{6}\]/.exec(line.slice(from));
+  return m ? from + m.index : -1;
 }
 
 export function parseCounters(line: string): Partial<WorkloadCounters> | null {
   const i = line.indexOf(HB_MARKER) >= 0 ? line.indexOf(HB_MARKER) : line.indexOf(DONE_MARKER);
   if (i < 0) return null;
+  const cut = kernelIntrusion(line, i);
+  const ours = cut >= 0 ? line.slice(i, cut) : line.slice(i);
   const out: Record<string, number> = {};
-  for (const m of line.slice(i).matchAll(/\b([a-z]+)=(\d+)/g)) out[m[1]] = Number(m[2]);
+  for (const m of ours.matchAll(/\b([a-z]+)=(\d+)\b/g)) if (COUNTER_KEYS.has(m[1])) out[m[1]] = Number(m[2]);
+  // A value cut short by an intrusion (`accepts=1[ 23.1] ...`) is not a count.
+  if (cut >= 0) {
+    const last = /\b([a-z]+)=(\d+)$/.exec(ours);
+    if (last) delete out[last[1]];
+  }
   return out as Partial<WorkloadCounters>;
 }
 
@@ -35,15 +60,19 @@ export class ConsoleMonitor {
   private det = new LineDetector();
 
   constructor(startMs: number) {
-    this.state = { initAtMs: null, doneAtMs: null, lastOutputMs: startMs, lastHeartbeatMs: null, firstDetection: null, counters: null, lines: 0 };
+    this.state = { initAtMs: null, doneAtMs: null, lastOutputMs: startMs, lastHeartbeatMs: null, firstDetection: null, counters: null, lines: 0, bytes: 0 };
   }
 
   /** Feed one console line; returns a detection when this line starts a kernel report. */
   push(line: string, nowMs: number): LineDetection | null {
     const s = this.state;
     s.lines++;
+    s.bytes += line.length + 1;
     s.lastOutputMs = nowMs;
-    if (s.initAtMs === null && line.includes(INIT_MARKER)) s.initAtMs = nowMs;
+    // Any line of ours proves init runs: the first one may have been cut by
+    // kernel output (a flooded console splits lines at any byte).
+    if (s.initAtMs === null && (line.includes(INIT_PREFIX) || line.includes(HB_MARKER) || line.includes(DONE_MARKER))) s.initAtMs = nowMs;
+    if (s.doneAtMs === null && line.includes(WORKLOAD_EXIT_MARKER)) s.doneAtMs = nowMs;
     if (line.includes(HB_MARKER) || line.includes(DONE_MARKER)) {
       const c = parseCounters(line);
       if (c) {
@@ -52,7 +81,10 @@ export class ConsoleMonitor {
       }
       if (line.includes(HB_MARKER)) s.lastHeartbeatMs = nowMs;
       if (line.includes(DONE_MARKER) && s.doneAtMs === null) s.doneAtMs = nowMs;
-      return null;
+      // The kernel's part of a cut line still goes to the detectors.
+      const cut = kernelIntrusion(line, line.indexOf(line.includes(HB_MARKER) ? HB_MARKER : DONE_MARKER));
+      if (cut < 0) return null;
+      line = line.slice(cut);
     }
     const d = this.det.push(line);
     if (d && !s.firstDetection) s.firstDetection = { ...d, atMs: nowMs };

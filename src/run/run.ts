@@ -270,6 +270,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
       workloadDone: outcome.workloadDone,
       reports,
       silentHang: outcome.silentHang,
+      floodedBootBytes: outcome.floodedBootBytes ?? null,
       signature: o.signature ?? null,
       title: o.title ?? null,
     });
@@ -336,12 +337,16 @@ async function collectTrace(runDir: string, consoleText: string, cpus: number): 
   }
 }
 
+/** Console output before init above this, still flowing at the boot timeout, is a flood. */
+const FLOOD_BYTES = 512 * 1024;
+
 interface BootOutcome {
   startFailure?: string;
   exit: { code: number | null; signal: string | null; byUs: boolean } | null;
   initSeen: boolean;
   workloadDone: boolean;
   silentHang: CrashReport | null;
+  floodedBootBytes?: number | null;
   vcpus?: VcpuState[] | null;
   counters?: RunRecord['workload'];
   detection?: RunRecord['detection'];
@@ -374,6 +379,7 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
   let exitInfo: { code: number | null; signal: string | null; stderr: string } | null = null;
   const exited = q.exited.then((e) => (exitInfo = e));
 
+  let floodedBootBytes: number | null = null;
   let silentHang: CrashReport | null = null;
   let silentAt: number | null = null;
   let vcpus: VcpuState[] | null = null;
@@ -414,6 +420,7 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
       if (stopReason === 'detected') continue;
       if (s.initAtMs === null && now - start > o.bootTimeoutSec * 1000) {
         stopReason = 'boot-timeout';
+        if (now - s.lastOutputMs < 2000 && s.bytes >= FLOOD_BYTES) floodedBootBytes = s.bytes;
         await stop();
         break;
       }
@@ -457,6 +464,7 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
   return {
     exit: { code: e.code, signal: e.signal, byUs },
     initSeen: s.initAtMs !== null,
+    floodedBootBytes,
     workloadDone: s.doneAtMs !== null,
     silentHang,
     vcpus,

@@ -8,7 +8,9 @@ import type { Verdict } from '../run/types.ts';
  *   anything, is the host's fault: infra-error, never a kernel verdict;
  * - a crash report (or a silent hang) that matches the signature is
  *   `reproduced`; reports that do not match are kept as unrelated;
- * - no init banner: boot-failed (the commit cannot be tested);
+ * - no init banner: boot-failed (the commit cannot be tested), unless the
+ *   boot timed out while the console was still flooding: the kernel was
+ *   alive, so that is the set-up's fault (infra-error), not the commit's;
  * - otherwise not-reproduced, but only if the workload ran to its end.
  */
 export interface Observed {
@@ -21,6 +23,8 @@ export interface Observed {
   silentHang: CrashReport | null;    // synthesized from vCPU registers when the guest went silent
   signature: string | null;          // regex source
   title: string | null;              // exact title
+  /** Bytes of console output when the boot timed out while the console was still busy. */
+  floodedBootBytes?: number | null;
 }
 
 export interface Decision {
@@ -61,6 +65,13 @@ export function decide(o: Observed): Decision {
   const killedFromOutside = !!ex && !ex.byUs && (ex.signal !== null || (ex.code !== 0 && ex.code !== null));
   if (killedFromOutside && !o.workloadDone && all.length === 0) {
     return { verdict: 'infra-error', report: null, unrelated, reason: `QEMU exited unexpectedly (${ex!.signal ?? `code ${ex!.code}`})` };
+  }
+  if (!o.initSeen && all.length === 0 && o.floodedBootBytes) {
+    const mb = (o.floodedBootBytes / 2 ** 20).toFixed(1);
+    return {
+      verdict: 'infra-error', report: null, unrelated,
+      reason: `the boot timed out while the console was still flooding (${mb} MB printed): the kernel is alive but too busy printing to reach init; print less (tp_printk, ignore_loglevel) or raise --boot-timeout`,
+    };
   }
   if (!o.initSeen) return { verdict: 'boot-failed', report: null, unrelated, reason: all.length ? 'crashed before init' : 'no init banner' };
   if (o.workloadDone) return { verdict: 'not-reproduced', report: null, unrelated, reason: unrelated.length ? 'only unrelated reports' : 'workload finished cleanly' };

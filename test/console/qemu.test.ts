@@ -85,3 +85,15 @@ describe('qemu-6.12 real consoles', () => {
     }
   });
 });
+
+describe('a kernel report glued to our guest output (shared serial port)', () => {
+  it.each(Object.keys(expected))('%s: same titles when a heartbeat is cut by the first report line', (file) => {
+    const text = read(file).toString('utf8');
+    const lines = text.split('\n');
+    const first = classify(text)[0];
+    if (!first) return;
+    const i = first.startLine;
+    lines[i] = 'krepro-hb t=7 spawns=70 forks=7' + lines[i];
+    expect(classify(lines.join('\n')).map((r) => r.title)).toEqual(classify(text).map((r) => r.title));
+  });
+});

@@ -14,6 +14,8 @@ describe('verdict policy', () => {
     ['a silent hang', { silentHang: rep('INFO: silent hang in mm_cid_get'), workloadDone: false, qemuExit: { code: 0, signal: null, byUs: true } }, 'reproduced'],
     ['crash before init', { initSeen: false, reports: [rep('BUG: unable to handle page fault', 'BUG')], workloadDone: false }, 'boot-failed'],
     ['no init at all', { initSeen: false, workloadDone: false, qemuExit: { code: 0, signal: null, byUs: true } }, 'boot-failed'],
+    ['boot timed out while the console flooded', { initSeen: false, workloadDone: false, floodedBootBytes: 3 << 20, qemuExit: { code: 0, signal: null, byUs: true } }, 'infra-error'],
+    ['a crash before init in a flood is still the kernel', { initSeen: false, workloadDone: false, floodedBootBytes: 3 << 20, reports: [rep('BUG: unable to handle page fault', 'BUG')] }, 'boot-failed'],
     ['QEMU killed from outside', { workloadDone: false, qemuExit: { code: null, signal: 'SIGKILL', byUs: false } }, 'infra-error'],
     ['QEMU never started', { qemuStarted: false }, 'infra-error'],
     ['interrupted even with a stall', { interrupted: true, reports: [rep('BUG: soft lockup in x')] }, 'interrupted'],
