@@ -1,4 +1,4 @@
-import { mkdir, readFile, copyFile, writeFile, mkdtemp, rm, readdir } from 'node:fs/promises';
+import { mkdir, readFile, copyFile, writeFile, mkdtemp, rm, readdir, stat } from 'node:fs/promises';
 import { join, resolve, basename } from 'node:path';
 import { cpus, tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -22,13 +22,13 @@ import { loadSystemMap, symbolize, addr2line } from '../vm/symbolize.ts';
 import { kvmUsable, vhostVsockUsable, freeBytes } from '../host/facts.ts';
 import { ConsoleMonitor } from './monitor.ts';
 import { classify } from '../console/classify.ts';
-import { extractFtraceDump } from '../trace/parse.ts';
+import { extractFtraceDumpInfo } from '../trace/parse.ts';
 import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
 import { decide } from '../verdict/verdict.ts';
 import { writeJsonAtomic, exists } from '../util/fs.ts';
 import { cacheRoot, resultsRoot, kconfigDir } from '../util/paths.ts';
 import { KreproError, usageError, envError, isKreproError } from '../util/errors.ts';
-import { splitArtifacts } from './artifacts-channel.ts';
+import { readArtifacts } from './artifacts-channel.ts';
 import { pickHangFrame } from './silent.ts';
 
 export const RUN_DEFAULTS = {
@@ -309,26 +309,30 @@ async function listFiles(dir: string): Promise<string[]> {
 
 /** trace.txt: the guest's tracefs dump (artifact channel) or, on a stall, the ftrace dump cut from the console. */
 async function collectTrace(runDir: string, consoleText: string, cpus: number): Promise<RunRecord['analysis']> {
-  const raw = await readFile(join(runDir, 'artifacts.raw'), 'utf8').catch(() => '');
-  const files = splitArtifacts(raw);
+  const raw = await readFile(join(runDir, 'artifacts.raw')).catch(() => Buffer.alloc(0));
+  const { files, incomplete } = readArtifacts(raw);
   for (const [name, body] of Object.entries(files)) {
     const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
     await writeFile(join(runDir, safe === 'trace.txt' ? 'trace.txt' : `guest-${safe}`), body);
   }
+  let truncated = incomplete.includes('trace.txt');
   if (!files['trace.txt']) {
-    let dump: string | null = null;
+    let dump: { text: string; complete: boolean } | null = null;
     try {
-      dump = extractFtraceDump(consoleText);
+      dump = extractFtraceDumpInfo(consoleText);
     } catch {
       dump = null;
     }
-    if (dump) await writeFile(join(runDir, 'trace.txt'), dump);
+    if (dump?.text) {
+      await writeFile(join(runDir, 'trace.txt'), dump.text);
+      truncated = !dump.complete;
+    }
   }
   // Replay mmcid events, if the trace has any: findings go to analysis.json and run.json.
   const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
   if (!trace) return null;
   try {
-    const a = analyzeText(trace, { cpus });
+    const a = analyzeText(trace, { cpus, truncated });
     if (!a.mmcidEvents) return null;
     await writeJsonAtomic(join(runDir, 'analysis.json'), a);
     return summarizeAnalysis(a);
@@ -383,6 +387,9 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
   let silentHang: CrashReport | null = null;
   let silentAt: number | null = null;
   let vcpus: VcpuState[] | null = null;
+  const artifactPath = join(runDir, 'artifacts.raw');
+  let artifactBytes = 0;
+  let artifactGrewAt = 0;
   const deadline = start + (o.bootTimeoutSec + o.durationSec + 2 * o.hangTimeoutSec + 60) * 1000;
   const stop = async () => {
     byUs = true;
@@ -435,13 +442,20 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
         if (!exitInfo) await stop();
         break;
       }
-      if (s.doneAtMs !== null && now - s.doneAtMs > 30_000) {
+      // The artifact channel is slow under TCG (~175 KB/s): a dump in
+      // progress is progress, not a guest that forgot to power off.
+      const artSize = await stat(artifactPath).then((x) => x.size, () => 0);
+      if (artSize !== artifactBytes) {
+        artifactBytes = artSize;
+        artifactGrewAt = now;
+      }
+      if (s.doneAtMs !== null && now - Math.max(s.doneAtMs, s.lastOutputMs, artifactGrewAt) > 30_000) {
         // The workload ended but the guest did not power off.
         stopReason = 'done';
         await stop();
         break;
       }
-      if (now > deadline) {
+      if (now > deadline && !(now - artifactGrewAt < 5000 && now < deadline + 600_000)) {
         stopReason = 'deadline';
         await stop();
         break;

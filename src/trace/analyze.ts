@@ -72,6 +72,12 @@ export interface TraceAnalysis {
   /** Set when the ring buffer lost events: the replay starts here (seconds); earlier events are skipped. */
   replayFrom: number | null;
   skippedEvents: number;
+  /**
+   * The trace stops before the kernel did (see ParsedTrace.truncated, or the
+   * caller knew the dump was cut): nothing is concluded from its end, so no
+   * cid-leak, unresolved cid-exhausted or open walk is reported there.
+   */
+  truncated: boolean;
   anomalies: Anomaly[];
   /** Mms with two or more users, or with an anomaly. */
   mms: MmExercise[];
@@ -81,6 +87,8 @@ export interface TraceAnalysis {
 export interface AnalyzeOptions {
   /** CPU count for the threshold; else the trace header `#P:N`; else highest CPU seen + 1. */
   cpus?: number;
+  /** The text is known to stop before the trace did (e.g. a transfer cut short). */
+  truncated?: boolean;
 }
 
 interface Walk {
@@ -131,6 +139,19 @@ const EXHAUSTED_SECONDS = 0.05;
  * not undone (the CID released, the other owner letting go) within this window.
  */
 const SKEW_SECONDS = 0.0005;
+
+/**
+ * A trace event is stamped when the tracepoint runs, not when the state it
+ * reports changed: the scheduler publishes rq->curr before switch_mm_cid()
+ * traces the switch-out, and a count is read before its event is stamped.
+ * On a real machine that gap is nanoseconds; a TCG vCPU thread can be
+ * descheduled by the host for milliseconds inside it (4 vCPUs on 2 cores),
+ * while the other vCPUs go on and log what the change allowed. So a
+ * duplicate is also undone when the other owner lets go within this window
+ * and its CPU logged nothing between the duplicate and the letting go (it
+ * was stalled in between, not running on with the CID).
+ */
+const HOST_DELAY_SECONDS = 0.05;
 
 interface PendingDup {
   kind: 'double' | 'owner';
@@ -258,6 +279,13 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     return m.childCid.get(pid) ?? tv ?? null;
   };
 
+  /** Time of the previous event each CPU logged (any event), for undoneInTime. */
+  const cpuLast = new Map<number, number>();
+  /** A duplicate noticed at `since` is undone by `line` (see SKEW_SECONDS, HOST_DELAY_SECONDS). */
+  const undoneInTime = (since: number, line: TraceLine) => {
+    const dt = line.time - since;
+    return dt <= SKEW_SECONDS || (dt <= HOST_DELAY_SECONDS && (cpuLast.get(line.cpu) ?? -Infinity) <= since);
+  };
   const pidMms = new Map<number, Set<Mm>>();   // pid -> mms it used (for exits)
   const touch = (pid: number, m: Mm) => {
     let set = pidMms.get(pid);
@@ -274,7 +302,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     const newV = decodeCid(raw);
     if (oldV && oldV.cid !== null && oldV.cid !== newV.cid && m.pendingDup.length) {
       const cid = oldV.cid;
-      m.pendingDup = m.pendingDup.filter((p) => !(p.kind === 'owner' && p.other === holder && p.cid === cid && line.time - p.time <= SKEW_SECONDS));
+      m.pendingDup = m.pendingDup.filter((p) => !(p.kind === 'owner' && p.other === holder && p.cid === cid && undoneInTime(p.time, line)));
     }
     if (oldV && oldV.cid !== null && oldV.cid !== newV.cid) {
       const s = m.slots.get(oldV.cid);
@@ -391,7 +419,16 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   };
 
   /** End of an mm incarnation (or of the trace): CIDs whose last owner dropped them unreleased. */
-  const finish = (m: Mm) => {
+  /** atCut: the end of a truncated trace, where what comes next is unknown. */
+  const finish = (m: Mm, atCut = false) => {
+    if (atCut) {
+      m.walks.clear();
+      m.pendingDup = [];
+      m.exhausted.clear();
+      m.stats.tasks = m.everUsers.size;
+      finished.push(m);
+      return;
+    }
     for (const w of [...m.walks.values()]) closeWalk(m, w);
     for (const p of m.pendingDup) p.fire();
     m.pendingDup = [];
@@ -434,8 +471,16 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     if (exactUsers && prev !== null) {
       const want = e.kind === 'user_add' ? prev + 1 : prev - 1;
       if (e.users !== want) bad = `users=${e.users} but the replay expects ${want} (was ${prev})`;
-    } else if (e.users < m.live.size) {
-      bad = `users=${e.users} but ${m.live.size} tasks are active users in the replay (${[...m.live.keys()].join(', ')})`;
+    } else {
+      // mm_users was read before the event was stamped; tasks that other
+      // CPUs added in between (a host-stalled vCPU, see HOST_DELAY_SECONDS)
+      // may be missing from it. Older ones may not.
+      let recent = 0;
+      for (const l of m.live.values()) if (l.cpu !== e.line.cpu && e.line.time - l.time <= HOST_DELAY_SECONDS) recent++;
+      if (e.users < m.live.size - recent) {
+        bad = `users=${e.users} but ${m.live.size} tasks are active users in the replay (${[...m.live.keys()].join(', ')})` +
+          (recent ? `, ${m.live.size - recent} of them added more than ${HOST_DELAY_SECONDS * 1000} ms earlier or on this CPU` : '');
+      }
     }
     if (bad) {
       const key = `users:${e.line.lineNo}`;
@@ -455,8 +500,11 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   };
   const lastUsersLine = new WeakMap<Mm, TraceLine>();
 
+  let prevLine: TraceLine | null = null;
   for (const e of events) {
     const line = e.line;
+    if (prevLine) cpuLast.set(prevLine.cpu, prevLine.time);
+    prevLine = line;
     switch (e.kind) {
       case 'switch':
         cpuCurr.set(line.cpu, { pid: e.nextPid, line });
@@ -548,7 +596,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         if (v.cid === null) break;
         m.lastPut.set(v.cid, line.lineNo);
         // A release that sorted just after a second take belongs to the first one.
-        const early = m.pendingDup.findIndex((p) => p.kind === 'double' && p.cid === v.cid && line.time - p.time <= SKEW_SECONDS);
+        const early = m.pendingDup.findIndex((p) => p.kind === 'double' && p.cid === v.cid && undoneInTime(p.time, line));
         if (early >= 0) m.pendingDup.splice(early, 1);
         else m.slots.delete(v.cid);
         break;
@@ -584,7 +632,8 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       }
     }
   }
-  for (const m of mms.values()) finish(m);
+  const truncated = !!opts.truncated || parsed.truncated;
+  for (const m of mms.values()) finish(m, truncated);
 
   anomalies.sort((a, b) => a.time - b.time || (a.lineNumbers[0] ?? 0) - (b.lineNumbers[0] ?? 0));
   const keep = finished.filter((m) => m.stats.maxUsers >= 2 || m.anomalies > 0);
@@ -605,7 +654,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   for (const s of vforkOf.values()) totals.vforkChildren += s.size;
   return {
     design, cpus, cpusSource, traceLines: parsed.traceLines, mmcidEvents, rejectedLines: parsed.rejected, replayFrom, skippedEvents,
-    anomalies, mms: keep.map((m) => m.stats).sort((a, b) => a.firstTime - b.firstTime), totals,
+    truncated, anomalies, mms: keep.map((m) => m.stats).sort((a, b) => a.firstTime - b.firstTime), totals,
   };
 }
 
@@ -615,6 +664,7 @@ export interface TraceSummary {
   cpus: number | null;
   mmcidEvents: number;
   replayFrom: number | null;
+  truncated: boolean;
   anomalies: Omit<Anomaly, 'lines' | 'lineNumbers'>[];
   exercise: ExerciseTotals;
 }
@@ -625,6 +675,7 @@ export function summarizeAnalysis(r: TraceAnalysis): TraceSummary {
     cpus: r.cpus,
     mmcidEvents: r.mmcidEvents,
     replayFrom: r.replayFrom,
+    truncated: r.truncated,
     anomalies: r.anomalies.map(({ lines: _l, lineNumbers: _n, ...a }) => a),
     exercise: r.totals,
   };

@@ -28,6 +28,9 @@ export function formatAnalysis(r: TraceAnalysis, opts: { maxMms?: number } = {})
   if (r.replayFrom !== null) {
     out.push(`  the ring buffer lost events: replay from ${r.replayFrom.toFixed(6)}s, where every CPU's buffer is complete (${r.skippedEvents} earlier events skipped)`);
   }
+  if (r.truncated) {
+    out.push('  the trace is cut short (fewer lines than the buffer held, or a dump without its end): nothing is concluded from its end');
+  }
   if (r.rejectedLines) out.push(`  ${r.rejectedLines} mmcid line(s) ignored: fields missing (elided or garbled)`);
   if (r.mmcidEvents === 0) out.push('  no mmcid events: was the kernel built with the mmcid trace events and were they enabled?');
   out.push('');

@@ -52,6 +52,13 @@ export interface ParsedTrace {
    */
   lost: boolean;
   completeFrom: number | null;
+  /**
+   * The text stops before the trace did: a tracefs dump with fewer event
+   * lines than its header's entries-in-buffer (a transfer cut short), or an
+   * ftrace dump on the console without its closing dashed line. What the
+   * kernel did after the cut is unknown.
+   */
+  truncated: boolean;
 }
 
 /** Longest line considered; real trace lines are far shorter. Bounds regex work per line. */
@@ -213,6 +220,7 @@ export function parseTrace(text: string): ParsedTrace {
   let cpus: number | null = null;
   let maxCpu = -1;
   let lost = false;
+  let inBuffer: number | null = null;
   const firstTime = new Map<number, number>();
   let lineNo = 0;
   let start = 0;
@@ -230,6 +238,7 @@ export function parseTrace(text: string): ParsedTrace {
         if (h) cpus = Number(h[1]);
         const en = HEADER_ENTRIES.exec(raw);
         if (en && Number(en[1]) < Number(en[2])) lost = true;
+        if (en) inBuffer = Number(en[1]);
       }
       if (raw.includes('[LOST ') && LOST.test(raw)) lost = true;
     }
@@ -244,7 +253,9 @@ export function parseTrace(text: string): ParsedTrace {
     if (end === n) break;
   }
   const completeFrom = lost && firstTime.size ? Math.max(...firstTime.values()) : null;
-  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom };
+  // The header counts each event once; a dump may also hold `[LOST]` notes.
+  const truncated = inBuffer !== null && traceLines < inBuffer;
+  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom, truncated };
 }
 
 /**
@@ -254,7 +265,7 @@ export function parseTrace(text: string): ParsedTrace {
  * a later dump holds only newer events). A dump cut short by the end of the
  * log is kept up to there. Null if the log has no dump.
  */
-export function extractFtraceDump(consoleText: string): string | null {
+export function extractFtraceDumpInfo(consoleText: string): { text: string; complete: boolean } | null {
   const lines = consoleText.split('\n');
   const out: string[] = [];
   let found = false;
@@ -278,5 +289,9 @@ export function extractFtraceDump(consoleText: string): string | null {
     }
   }
   if (!found) return null;
-  return out.length ? out.join('\n') + '\n' : '';
+  return { text: out.length ? out.join('\n') + '\n' : '', complete: state !== 'in' };
+}
+
+export function extractFtraceDump(consoleText: string): string | null {
+  return extractFtraceDumpInfo(consoleText)?.text ?? null;
 }

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { decide, matches, EXIT_FOR_VERDICT, type Observed } from '../../src/verdict/verdict.ts';
-import { splitArtifacts } from '../../src/run/artifacts-channel.ts';
+import { splitArtifacts, readArtifacts } from '../../src/run/artifacts-channel.ts';
+import { gzipSync } from 'node:zlib';
 import { pickHangFrame } from '../../src/run/silent.ts';
 import type { CrashReport } from '../../src/console/types.ts';
 
@@ -66,5 +67,35 @@ describe('silent hang title', () => {
     expect(r?.type).toBe('HANG');
     expect(r?.stack).toHaveLength(3);
     expect(pickHangFrame([], 45)).toBeNull();
+  });
+});
+
+describe('artifact channel: gzip sections with a byte count', () => {
+  const trace = Array.from({ length: 2000 }, (_, i) => ` w-${i} [001] d.... ${(i / 1000).toFixed(6)}: mmcid_getcid: mm=0000000000000001 cid=00000000`).join('\n') + '\n';
+  const gz = gzipSync(trace);
+  const section = (data: Buffer, n = data.length) => Buffer.concat([
+    Buffer.from('krepro-artifact-begin guest.txt\nkernel=6.12\nkrepro-artifact-end guest.txt\n'),
+    Buffer.from(`krepro-artifact-begin trace.txt.gz ${n}\n`), data, Buffer.from('\nkrepro-artifact-end trace.txt.gz\nkrepro-artifacts-done\n'),
+  ]);
+
+  it('decompresses a whole section, byte for byte, even when the data holds newlines and marker-like bytes', () => {
+    const r = readArtifacts(section(gz));
+    expect(r.files['trace.txt']).toBe(trace);
+    expect(r.files['guest.txt']).toBe('kernel=6.12\n');
+    expect(r.incomplete).toEqual([]);
+  });
+
+  it('a section cut short keeps what decompresses and is named incomplete', () => {
+    const cut = Buffer.concat([Buffer.from(`krepro-artifact-begin trace.txt.gz ${gz.length}\n`), gz.subarray(0, Math.floor(gz.length / 2))]);
+    const r = readArtifacts(cut);
+    expect(r.incomplete).toEqual(['trace.txt']);
+    expect(trace.startsWith(r.files['trace.txt']!)).toBe(true);
+    expect(r.files['trace.txt']!.length).toBeGreaterThan(1000);
+  });
+
+  it('a text section without its end line is incomplete too', () => {
+    const r = readArtifacts('krepro-artifact-begin trace.txt\nline 1\n');
+    expect(r.files['trace.txt']).toBe('line 1\n');
+    expect(r.incomplete).toEqual(['trace.txt']);
   });
 });

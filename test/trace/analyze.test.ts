@@ -127,7 +127,9 @@ describe('cid-duplicate', () => {
     const w = new TraceWriter('console');
     w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A);
     w.getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).task(1, 0, 1, 0, A);
-    w.cpuCid(2, 1, 1, 0, A).task(2, 1, 2, 0, A).wait(2000).task(1, 0, 1, UNSET612, A);
+    w.cpuCid(2, 1, 1, 0, A).task(2, 1, 2, 0, A).wait(2000);
+    w.userAdd(1, 0, 3, 3, A); // CPU 0 runs on, task 1 still holding CID 0
+    w.task(1, 0, 1, UNSET612, A);
     const r = analyzeText(w.text());
     expect(r.design).toBe('6.12');
     const d = r.anomalies.filter((a) => a.kind === 'cid-duplicate');
@@ -142,6 +144,23 @@ describe('cid-duplicate', () => {
     w.cpuCid(1, 0, 0, UNSET612, A).putcid(1, 0, A, 0); // ... CPU 0's release stamped 14 us later
     w.wait(5000).cpuCid(2, 1, 1, UNSET612, A).putcid(2, 1, A, 0);
     expect(analyzeText(w.text()).anomalies).toEqual([]);
+  });
+  it('an owner whose CPU was stalled (a TCG vCPU descheduled by the host) letting go late is no duplicate', () => {
+    // CPU 3 switched 944 out (rq->curr published) and stalled before tracing it;
+    // CPU 1 meanwhile got the CID by migration and ran 63 with it.
+    const stalled = (ms: number, cpu3Busy: boolean) => {
+      const w = new TraceWriter('tracefs');
+      w.userAdd(1, 3, 944, 1, A).userAdd(1, 3, 63, 2, A);
+      w.getcid(60, 3, A, 1).cpuCid(60, 3, 3, 1, A).task(60, 3, 944, 1, A).wait(900);
+      w.cpuCid(0, 1, 3, 0x80000001, A).cpuCid(0, 1, 3, UNSET612, A).cpuCid(0, 1, 1, 1, A).task(0, 1, 63, 1, A);
+      w.wait(ms * 1000);
+      if (cpu3Busy) w.userAdd(944, 3, 945, 3, A);
+      w.task(944, 3, 944, UNSET612, A);
+      return analyzeText(w.text());
+    };
+    expect(stalled(5, false).anomalies).toEqual([]);
+    expect(kinds(stalled(5, true))).toContain('cid-duplicate');   // CPU 3 ran on: 944 really held it
+    expect(kinds(stalled(80, false))).toContain('cid-duplicate');  // too long for a host stall
   });
   it('two tasks owning the same per-task CID (v6.19)', () => {
     const w = new TraceWriter('tracefs');
@@ -239,6 +258,25 @@ describe('users-mismatch', () => {
     expect(r.design).toBe('6.12');
     expect(r.anomalies.map((a) => [a.kind, a.pid])).toEqual([['users-mismatch', 3]]);
   });
+  it('6.12: a count read before a stalled vCPU stamped it may miss tasks other CPUs added meanwhile', () => {
+    const run = (gapMs: number) => {
+      const w = new TraceWriter('tracefs');
+      w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).task(1, 0, 1, 0, A);
+      w.userAdd(1, 0, 5, 2, A).wait(gapMs * 1000);
+      w.userAdd(1, 1, 6, 3, A).userAdd(1, 2, 7, 4, A); // CPUs 1 and 2 add two more
+      w.userDel(5, 0, 5, 1, A);  // CPU 0 read mm_users=2 before those adds, stamped after
+      return analyzeText(w.text());
+    };
+    expect(run(5).anomalies).toEqual([]);
+    const far = analyzeText((() => {
+      const w = new TraceWriter('tracefs');
+      w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).task(1, 0, 1, 0, A);
+      w.userAdd(1, 0, 5, 2, A).userAdd(1, 1, 6, 3, A).userAdd(1, 2, 7, 4, A).wait(80_000);
+      w.userDel(5, 0, 5, 1, A);  // 80 ms later, users=1 with 1, 6 and 7 still in: wrong
+      return w.text();
+    })());
+    expect(kinds(far)).toEqual(['users-mismatch']);
+  });
 });
 
 describe('exercise counts', () => {
@@ -300,5 +338,38 @@ describe('decodeCid', () => {
     expect(decodeCid(0x40000002)).toMatchObject({ onCpu: true, transit: false, cid: 2 });
     expect(decodeCid(0x20000002)).toMatchObject({ onCpu: false, transit: true, cid: 2 });
     expect(decodeCid(3)).toMatchObject({ unset: false, lazy: false, onCpu: false, transit: false, cid: 3 });
+  });
+});
+
+describe('a trace cut short concludes nothing from its end', () => {
+  /** CPU 1's CID is dropped on exit; the put that follows never arrived (the transfer was cut). */
+  const cutTrace = (entries: number | null) => {
+    const w = new TraceWriter('tracefs', false, 2);
+    const s = new Sim612(w, 2);
+    w.userAdd(1, 0, 100, 1, A);
+    s.switchIn(0, 0, 100, A);
+    w.userAdd(100, 0, 101, 2, A);
+    s.switchIn(1, 0, 101, A);
+    w.userDel(101, 1, 101, 1, A).cpuCid(101, 1, 1, UNSET612, A); // ...and here the text stops
+    const body = w.text();
+    const n = body.trim().split('\n').length;
+    return entries === null ? body : `# tracer: nop\n#\n# entries-in-buffer/entries-written: ${n + entries}/${n + entries}   #P:2\n#\n` + body;
+  };
+  it('without a header the end is taken at its word: a leak', () => {
+    expect(kinds(analyzeText(cutTrace(null)))).toEqual(['cid-leak']);
+  });
+  it('fewer lines than the header says the buffer held: truncated, no leak', () => {
+    const r = analyzeText(cutTrace(3));
+    expect(r.truncated).toBe(true);
+    expect(r.anomalies).toEqual([]);
+    expect(formatAnalysis(r)).toMatch(/cut short/);
+  });
+  it('a whole trace with a header is not truncated', () => {
+    const r = analyzeText(cutTrace(0));
+    expect(r.truncated).toBe(false);
+    expect(kinds(r)).toEqual(['cid-leak']);
+  });
+  it('the caller can say the text was cut', () => {
+    expect(analyzeText(cutTrace(null), { truncated: true }).anomalies).toEqual([]);
   });
 });
