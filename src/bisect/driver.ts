@@ -215,6 +215,22 @@ export async function runBisection(ctx: DriverContext): Promise<BisectState> {
     for (;;) {
       const rate = rateEvidence([countRuns(s.commits[s.bad].runs, s.signature)]);
       const d = decideGoodEndpoint(countRuns(rec.runs, s.signature), rate, s.confidence, s.maxRuns, s.ratePrior);
+      if (d.decision === 'reproduces' && s.signature?.source === 'bad-endpoint') {
+        // A default-signature title that the good endpoint shows too is
+        // background noise, not the bug: drop it, as long as the bad
+        // endpoint's crashes still carry another title.
+        const seen = new Set(rec.runs.flatMap((r) => (r.kind === 'crash' ? [r.title, ...r.unrelated] : [])));
+        const titles = s.signature.titles.filter((t) => !seen.has(t));
+        const dropped = s.signature.titles.filter((t) => seen.has(t));
+        const narrowed: Signature = { source: 'bad-endpoint', titles };
+        if (titles.length && countRuns(s.commits[s.bad].runs, narrowed).matching > 0) {
+          s.signature = narrowed;
+          log(`good endpoint ${short(s.good)} shows ${dropped.map((t) => JSON.stringify(t)).join(', ')} too: dropped from the signature, now ${describeSignature(narrowed)}`);
+          s.commits[s.bad].reason = `${countRuns(s.commits[s.bad].runs, narrowed).matching} matching crashes in ${s.commits[s.bad].runs.length} runs`;
+          await ctx.save(s);
+          continue;
+        }
+      }
       if (d.decision === 'reproduces') {
         await ctx.save(s);
         throw new KreproError(
@@ -397,20 +413,11 @@ async function reviseMarks(s: BisectState, topo: Topology, buggy: string): Promi
 }
 
 /**
- * On the bad endpoint before a signature is fixed: the most frequent crash
- * title stands in for the signature (unrelated one-offs do not add up).
+ * On the bad endpoint before a signature is fixed: every crash counts, as
+ * every title seen there becomes the signature (defaultSignature).
  */
 function provisionalCounts(runs: RunEntry[], sig: Signature | null): Required<Counts> {
-  if (sig) return countRuns(runs, sig);
-  const titles = new Map<string, number>();
-  let crashes = 0;
-  for (const r of runs) if (r.kind === 'crash') {
-    crashes++;
-    if (r.title) titles.set(r.title, (titles.get(r.title) ?? 0) + 1);
-  }
-  const top = Math.max(0, ...titles.values());
-  const clean = runs.filter((r) => r.kind === 'clean').length;
-  return { matching: top, clean, unrelated: crashes - top, unusable: runs.length - crashes - clean };
+  return countRuns(runs, sig);
 }
 
 function rateOf(counts: Counts[], prior: { alpha: number; beta: number }): number {

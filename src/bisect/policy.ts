@@ -219,15 +219,16 @@ export function decideGoodEndpoint(
 }
 
 /**
- * Default signature from the bad endpoint: its most frequent title (all of
- * them on a tie). Titles seen only a few times on a flaky endpoint are as
- * likely to be background noise as the bug; a wider signature is the
- * user's call (--signature REGEX).
+ * Default signature from the bad endpoint: every title seen there. One stall
+ * shows several faces from run to run (the injected CID leak: a soft lockup
+ * in smp_call_function, an RCU stall, a silent hang in __mm_cid_try_get), and
+ * taking only the most frequent one made the others count as unrelated and
+ * left commits undecided for many runs. A title that is background noise
+ * shows up on the good endpoint too, and the bisection then stops and says
+ * so; narrow it with --signature REGEX or --title.
  */
 export function defaultSignature(badTitles: Map<string, number>): string[] {
-  const top = Math.max(0, ...badTitles.values());
-  if (top === 0) return [];
-  return [...badTitles].filter(([, n]) => n === top).map(([t]) => t).sort();
+  return [...badTitles].filter(([, n]) => n > 0).map(([t]) => t).sort();
 }
 
 /**

@@ -126,6 +126,19 @@ describe('bisect engine over a real git repo with a fake environment', () => {
     await git(repo, ['bisect', 'reset'], { reject: false });
   });
 
+  it('a default-signature title that the good endpoint shows too is noise: dropped, not fatal', { timeout: 120_000 }, async () => {
+    // every commit crashes with the unrelated WARNING half the time; the bug is at 6
+    const lines: string[] = [];
+    const r = await startBisect(
+      { ...base(), id: 'noise', log: (l: string) => lines.push(l) },
+      () => fakeEnv({ culprit: 6, p: 0.7, q: 0.5, seed: 11 }),
+    );
+    expect(r.state.signature).toEqual({ source: 'bad-endpoint', titles: [TITLE] });
+    expect(lines.some((l) => /WARNING in some_driver_probe.* dropped from the signature/.test(l))).toBe(true);
+    expect(r.culprit?.hash).toBe(commits[6]);
+    await git(repo, ['bisect', 'reset'], { reject: false });
+  });
+
   it('skips a commit that does not build and still names the culprit', async () => {
     const calls: { commit: number; kind: string }[] = [];
     const r = await startBisect({ ...base(), id: 'skip', title: TITLE }, () =>

@@ -84,9 +84,9 @@ describe('bisect policy: pure functions of counts', () => {
     expect(decideGoodEndpoint({ matching: 0, clean: 5 }, rate, 0.95, 5).decision).toBe('capped');
   });
 
-  it('default signature: the most frequent bad-endpoint title', () => {
-    expect(defaultSignature(new Map([['A', 3], ['B', 1]]))).toEqual(['A']);
-    expect(defaultSignature(new Map([['B', 2], ['A', 2], ['C', 1]]))).toEqual(['A', 'B']);
+  it('default signature: every bad-endpoint title (one stall, several faces)', () => {
+    expect(defaultSignature(new Map([['A', 3], ['B', 1]]))).toEqual(['A', 'B']);
+    expect(defaultSignature(new Map([['B', 2], ['A', 2], ['C', 1]]))).toEqual(['A', 'B', 'C']);
     expect(defaultSignature(new Map())).toEqual([]);
   });
 
