@@ -180,8 +180,9 @@ function detectDesign(events: TraceEvent[]): TraceAnalysis['design'] {
     if (e.kind === 'fixup_task') neu = true;
     if (e.kind === 'getcid' || e.kind === 'putcid' || e.kind === 'task_update' || e.kind === 'cpu_update' || e.kind === 'fixup_task') {
       const r = e.cid >>> 0;
+      // 0x80000000 says nothing: unset on v6.19+, lazy-put CID 0 on 6.12.
       if (r === 0xffffffff || (r & 0x80000000 && r !== 0x80000000)) old = true;
-      else if (r === 0x80000000 || (r & 0x60000000) !== 0) neu = true;
+      else if (r !== 0x80000000 && (r & 0x60000000) !== 0) neu = true;
     }
   }
   if (old && !neu) return '6.12';
@@ -231,6 +232,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   const events = replayFrom === null ? parsed.events : parsed.events.filter((e) => e.line.time >= replayFrom);
   const skippedEvents = parsed.events.length - events.length;
   const design = detectDesign(events);
+  const dc = (raw: number) => decodeCid(raw, design);
   let cpus: number | null = null;
   let cpusSource: TraceAnalysis['cpusSource'] = 'none';
   if (opts.cpus && opts.cpus > 0) { cpus = opts.cpus; cpusSource = 'option'; }
@@ -270,11 +272,11 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   /** Where a pid's CID came from, for messages. */
   const cidOfTask = (m: Mm, pid: number): { raw: number; line: TraceLine } | null => {
     const tv = m.taskVal.get(pid);
-    if (tv && !decodeCid(tv.raw).unset) return tv;
+    if (tv && !dc(tv.raw).unset) return tv;
     const pc = pidCpu.get(pid);
     if (pc && cpuCurr.get(pc.cpu)?.pid === pid) {
       const cv = m.cpuVal.get(pc.cpu);
-      if (cv && !decodeCid(cv.raw).unset && cv.line.lineNo > pc.line.lineNo) return cv;
+      if (cv && !dc(cv.raw).unset && cv.line.lineNo > pc.line.lineNo) return cv;
     }
     return m.childCid.get(pid) ?? tv ?? null;
   };
@@ -298,8 +300,8 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     const id = Number(holder.split(':')[1]);
     if (isTask) touch(id, m);
     const old = map.get(id);
-    const oldV = old ? decodeCid(old.raw) : null;
-    const newV = decodeCid(raw);
+    const oldV = old ? dc(old.raw) : null;
+    const newV = dc(raw);
     if (oldV && oldV.cid !== null && oldV.cid !== newV.cid && m.pendingDup.length) {
       const cid = oldV.cid;
       m.pendingDup = m.pendingDup.filter((p) => !(p.kind === 'owner' && p.other === holder && p.cid === cid && undoneInTime(p.time, line)));
@@ -327,7 +329,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
 
   /** Task-owned (plain) or CPU-owned values of the same CID held by two owners. */
   const checkDuplicateOwner = (m: Mm, holder: string, raw: number, line: TraceLine) => {
-    const v = decodeCid(raw);
+    const v = dc(raw);
     if (v.cid === null) return;
     const isTask = holder.startsWith('task:');
     const owns = (x: ReturnType<typeof decodeCid>) =>
@@ -344,7 +346,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       const other = Number(holderKey.split(':')[1]);
       const ov = map.get(other);
       if (other === id || !ov) continue;
-      const o = decodeCid(ov.raw);
+      const o = dc(ov.raw);
       if (o.cid !== v.cid || !owns(o)) continue;
       if (isTask && !m.live.has(other) && m.everUsers.has(other)) continue;
       if (ov.line.lineNo < (m.lastPut.get(v.cid) ?? -1)) continue; // held before the CID was released: stale
@@ -389,11 +391,11 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     for (const [pid, addLine] of w.startLive) {
       if (pid === w.walker || w.visitedSet.has(pid) || w.leftDuring.has(pid)) continue;
       const held = cidOfTask(m, pid);
-      const v = held ? decodeCid(held.raw) : null;
+      const v = held ? dc(held.raw) : null;
       const pc = pidCpu.get(pid);
       const running = pc && cpuCurr.get(pc.cpu)?.pid === pid ? pc : null;
       const visitedList = w.visited.join(', ');
-      const cidText = held && v && !v.unset ? ` holding ${describeCid(held.raw)} (since ${t6(held.line.time)})` : '';
+      const cidText = held && v && !v.unset ? ` holding ${describeCid(held.raw, design)} (since ${t6(held.line.time)})` : '';
       report(m, {
         kind: 'fixup-missed-task', pid, ...(v && v.cid !== null ? { cid: v.cid } : {}),
         ...(running ? { cpu: running.cpu } : {}), walker: w.walker, time: w.start.time,
@@ -548,7 +550,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         break;
       }
       case 'getcid': {
-        const v = decodeCid(e.cid);
+        const v = dc(e.cid);
         const la = lastAddBy.get(line.pid);
         lastAddBy.delete(line.pid);
         if (v.unset) {
@@ -592,7 +594,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         break;
       }
       case 'putcid': {
-        const v = decodeCid(e.cid);
+        const v = dc(e.cid);
         if (v.cid === null) break;
         m.lastPut.set(v.cid, line.lineNo);
         // A release that sorted just after a second take belongs to the first one.

@@ -17,8 +17,15 @@ export interface CidValue {
 export const CID_UNSET_619 = 0x80000000;
 export const CID_UNSET_612 = 0xffffffff;
 
-export function decodeCid(raw: number): CidValue {
+/**
+ * 0x80000000 is MM_CID_UNSET on v6.19+ but CID 0 waiting for a lazy put on
+ * 6.12: pass the design when it is known.
+ */
+export function decodeCid(raw: number, design: '6.12' | '6.19' | 'unknown' = 'unknown'): CidValue {
   const r = raw >>> 0;
+  if (r === CID_UNSET_619 && design === '6.12') {
+    return { raw: r, unset: false, lazy: true, onCpu: false, transit: false, cid: 0 };
+  }
   if (r === CID_UNSET_612 || r === CID_UNSET_619) {
     return { raw: r, unset: true, lazy: false, onCpu: false, transit: false, cid: null };
   }
@@ -35,8 +42,8 @@ export function decodeCid(raw: number): CidValue {
 export const hex8 = (v: number) => (v >>> 0).toString(16).padStart(8, '0');
 
 /** Words for a value: "CID 00000003", "CID 3 (on CPU)", "unset". */
-export function describeCid(raw: number): string {
-  const v = decodeCid(raw);
+export function describeCid(raw: number, design: '6.12' | '6.19' | 'unknown' = 'unknown'): string {
+  const v = decodeCid(raw, design);
   if (v.unset) return `unset (${hex8(raw)})`;
   const tags = [v.onCpu && 'owned by CPU', v.transit && 'in transit', v.lazy && 'lazy put'].filter(Boolean);
   return `CID ${hex8(raw)}` + (tags.length ? ` (CID ${v.cid}, ${tags.join(', ')})` : '');

@@ -373,3 +373,19 @@ describe('a trace cut short concludes nothing from its end', () => {
     expect(analyzeText(cutTrace(null), { truncated: true }).anomalies).toEqual([]);
   });
 });
+
+describe('0x80000000: unset on v6.19+, lazy-put CID 0 on 6.12', () => {
+  it('decodes by design', () => {
+    expect(decodeCid(0x80000000)).toMatchObject({ unset: true });
+    expect(decodeCid(0x80000000, '6.19')).toMatchObject({ unset: true });
+    expect(decodeCid(0x80000000, '6.12')).toMatchObject({ unset: false, lazy: true, cid: 0 });
+  });
+  it('a 6.12 trace with a lazy put of CID 0 is still recognised as 6.12', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).cpuCid(1, 0, 0, 0, A).task(1, 0, 1, 0, A).task(1, 0, 1, UNSET612, A);
+    w.cpuCid(1, 1, 0, 0x80000000, A).cpuCid(1, 1, 0, UNSET612, A).putcid(1, 1, A, 0); // remote clear of CPU 0's CID 0
+    const r = analyzeText(w.text());
+    expect(r.design).toBe('6.12');
+    expect(r.anomalies).toEqual([]);
+  });
+});

@@ -71,6 +71,10 @@ describe('mmcid events from real runs of the 6.12 kernel with our tracepoint pat
     const r = analyzeText(readFileSync(join(rec.dir, 'trace.txt'), 'utf8'), { cpus: 4 });
     process.stdout.write(formatAnalysis(r).split('\n').slice(0, 12).join('\n') + '\n');
     expect(r.mmcidEvents).toBeGreaterThan(1000);
+    // the whole buffer arrived (gzip over ttyS1), and the values read as 6.12's design
+    expect(r.truncated).toBe(false);
+    expect(rec.analysis?.truncated).toBe(false);
+    expect(r.design).toBe('6.12');
     expect(r.anomalies).toEqual([]);
     expect(rec.analysis?.anomalies).toEqual([]);
   });
