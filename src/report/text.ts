@@ -233,8 +233,12 @@ export async function buildReport(dir: string, opts: ReportOptions = {}): Promis
       (a?.commit ? ` to commit ${short(a.commit)}, with confidence ${(a.confidence * 100).toFixed(1)}%.` : `; it ended ${a?.kind ?? 'without an answer'}.`));
   } else if (t.loop) {
     const s = t.loop.stats;
-    intro.push(`Booting ${version ?? 'the kernel'} (commit ${short(commit)}) ${s.runs} times under a stress workload reproduced ${title ? `"${title}"` : 'the failure'} in ${s.reproduced} of ${s.valid} runs (${pct(s.rate)}, 95% CI ${pct(s.ci[0])} to ${pct(s.ci[1])})` +
-      (s.ttf.median !== null ? `; median time to failure ${formatDuration(s.ttf.median)} after QEMU start.` : '.'));
+    // One title, or the failure and each of its faces with its count.
+    const several = s.titles.length > 1;
+    const what = several ? 'the failure' : title ? `"${title}"` : 'the failure';
+    intro.push(`Booting ${version ?? 'the kernel'} (commit ${short(commit)}) ${s.runs} times under a stress workload reproduced ${what} in ${s.reproduced} of ${s.valid} runs (${pct(s.rate)}, 95% CI ${pct(s.ci[0])} to ${pct(s.ci[1])})` +
+      (s.ttf.median !== null ? `; median time to failure ${formatDuration(s.ttf.median)} after QEMU start` : '') +
+      (several ? `; it showed as ${s.titles.map((x) => `"${x.title}" (${x.count})`).join(', ')}.` : '.'));
   } else if (rec) {
     intro.push(rec.verdict === 'reproduced'
       ? `Booting ${version ?? 'the kernel'} (commit ${short(commit)}) under a stress workload gives "${title}"${rec.timings?.detectMs != null ? ` ${formatDuration(rec.timings.detectMs / 1000)} after QEMU start` : ''}.`
@@ -246,7 +250,7 @@ export async function buildReport(dir: string, opts: ReportOptions = {}): Promis
     `version: ${version ?? 'unknown'}`,
     `commit:  ${commit ?? 'unknown'}`,
   ];
-  if (rec?.kernel?.tree) kernel.push(...wrapWords(`tree:    ${rec.kernel.tree}`, WIDTH, '         '));
+  if (rec?.kernel?.tree) kernel.push(...hardWrap(`tree:    ${rec.kernel.tree}`));
   for (const pt of rec?.kernel?.patches ?? []) kernel.push(...hardWrap(`patch:   ${basename(pt.file)} (sha256 ${pt.sha256.slice(0, 16)})`));
   out.push(...(await section('Kernel', kernel)));
   if (rec) out.push(...(await section('How it was run', runLine(rec))));
