@@ -197,9 +197,8 @@ export async function runBisection(ctx: DriverContext): Promise<BisectState> {
       if (!r.ok) throw new KreproError('usage', `cannot test the bad endpoint ${short(s.bad)}: ${r.reason}`);
     }
     if (!s.signature) {
-      const titles = new Map<string, number>();
-      for (const r of rec.runs) if (r.kind === 'crash' && r.title) titles.set(r.title, (titles.get(r.title) ?? 0) + 1);
-      s.signature = { source: 'bad-endpoint', titles: defaultSignature(titles) };
+      const seen = rec.runs.flatMap((r) => (r.kind === 'crash' && r.title ? [{ title: r.title, type: r.type }] : []));
+      s.signature = { source: 'bad-endpoint', titles: defaultSignature(seen) };
     }
     const c = countRuns(rec.runs, s.signature);
     rec.decision = 'buggy';
@@ -413,11 +412,13 @@ async function reviseMarks(s: BisectState, topo: Topology, buggy: string): Promi
 }
 
 /**
- * On the bad endpoint before a signature is fixed: every crash counts, as
- * every title seen there becomes the signature (defaultSignature).
+ * On the bad endpoint before a signature is fixed: the titles that would
+ * become the signature now (defaultSignature) stand in for it.
  */
 function provisionalCounts(runs: RunEntry[], sig: Signature | null): Required<Counts> {
-  return countRuns(runs, sig);
+  if (sig) return countRuns(runs, sig);
+  const seen = runs.flatMap((r) => (r.kind === 'crash' && r.title ? [{ title: r.title, type: r.type }] : []));
+  return countRuns(runs, { source: 'bad-endpoint', titles: defaultSignature(seen) });
 }
 
 function rateOf(counts: Counts[], prior: { alpha: number; beta: number }): number {

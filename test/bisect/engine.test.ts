@@ -38,6 +38,8 @@ function fakeEnv(o: {
   culprit: number;
   p: number;
   q?: number;
+  /** Type of the unrelated crash (default 'warning'; 'stall' makes it look like the bug's kind). */
+  qType?: string;
   seed: number;
   fixed?: boolean;
   unbuildable?: number[];
@@ -67,9 +69,10 @@ function fakeEnv(o: {
       const hit = buggy && r() < o.p;
       const other = r() < (o.q ?? 0);
       o.calls?.push({ commit: idx, kind: hit ? 'crash' : other ? 'unrelated' : 'clean' });
-      const unrelated = other ? [{ title: 'WARNING in some_driver_probe', type: 'warning' }] : [];
+      const qType = o.qType ?? 'warning';
+      const unrelated = other ? [{ title: qType === 'warning' ? 'WARNING in some_driver_probe' : 'INFO: task hung in some_driver_probe', type: qType }] : [];
       if (hit) return { kind: 'run', crashed: true, title: TITLE, type: 'stall', unrelated };
-      if (other) return { kind: 'run', crashed: true, title: unrelated[0].title, type: 'warning', unrelated: [] };
+      if (other) return { kind: 'run', crashed: true, title: unrelated[0].title, type: qType, unrelated: [] };
       return { kind: 'run', crashed: false, title: null, type: null, unrelated: [] };
     },
   };
@@ -127,14 +130,14 @@ describe('bisect engine over a real git repo with a fake environment', () => {
   });
 
   it('a default-signature title that the good endpoint shows too is noise: dropped, not fatal', { timeout: 120_000 }, async () => {
-    // every commit crashes with the unrelated WARNING half the time; the bug is at 6
+    // every commit hangs in a driver half the time (a stall like the bug, other title); the bug is at 6
     const lines: string[] = [];
     const r = await startBisect(
       { ...base(), id: 'noise', log: (l: string) => lines.push(l) },
-      () => fakeEnv({ culprit: 6, p: 0.7, q: 0.5, seed: 11 }),
+      () => fakeEnv({ culprit: 6, p: 0.7, q: 0.5, qType: 'stall', seed: 11 }),
     );
     expect(r.state.signature).toEqual({ source: 'bad-endpoint', titles: [TITLE] });
-    expect(lines.some((l) => /WARNING in some_driver_probe.* dropped from the signature/.test(l))).toBe(true);
+    expect(lines.some((l) => /task hung in some_driver_probe.* dropped from the signature/.test(l))).toBe(true);
     expect(r.culprit?.hash).toBe(commits[6]);
     await git(repo, ['bisect', 'reset'], { reject: false });
   });

@@ -84,10 +84,12 @@ describe('bisect policy: pure functions of counts', () => {
     expect(decideGoodEndpoint({ matching: 0, clean: 5 }, rate, 0.95, 5).decision).toBe('capped');
   });
 
-  it('default signature: every bad-endpoint title (one stall, several faces)', () => {
-    expect(defaultSignature(new Map([['A', 3], ['B', 1]]))).toEqual(['A', 'B']);
-    expect(defaultSignature(new Map([['B', 2], ['A', 2], ['C', 1]]))).toEqual(['A', 'B', 'C']);
-    expect(defaultSignature(new Map())).toEqual([]);
+  it('default signature: the bad-endpoint titles of the most frequent one\'s kind (one stall, several faces)', () => {
+    const runs = (...xs: [string, string, number][]) => xs.flatMap(([title, type, n]) => Array.from({ length: n }, () => ({ title, type })));
+    expect(defaultSignature(runs(['BUG: soft lockup in smp_call_function', 'HANG', 2], ['INFO: rcu detected stall in corrupted', 'HANG', 1],
+      ['WARNING in some_driver_probe', 'WARNING', 1]))).toEqual(['BUG: soft lockup in smp_call_function', 'INFO: rcu detected stall in corrupted']);
+    expect(defaultSignature(runs(['B', 'HANG', 2], ['A', 'WARNING', 2], ['C', 'BUG', 1]))).toEqual(['A', 'B']);
+    expect(defaultSignature([])).toEqual([]);
   });
 
   it("syzkaller's published decision rule", () => {
