@@ -412,13 +412,22 @@ async function reviseMarks(s: BisectState, topo: Topology, buggy: string): Promi
 }
 
 /**
- * On the bad endpoint before a signature is fixed: the titles that would
- * become the signature now (defaultSignature) stand in for it.
+ * On the bad endpoint before a signature is fixed: the most frequent title
+ * alone must reach the endpoint's crash count, so a one-off on the side
+ * never ends the endpoint early (the signature is widened to that title's
+ * kind afterwards, by defaultSignature).
  */
 function provisionalCounts(runs: RunEntry[], sig: Signature | null): Required<Counts> {
   if (sig) return countRuns(runs, sig);
-  const seen = runs.flatMap((r) => (r.kind === 'crash' && r.title ? [{ title: r.title, type: r.type }] : []));
-  return countRuns(runs, { source: 'bad-endpoint', titles: defaultSignature(seen) });
+  const titles = new Map<string, number>();
+  let crashes = 0;
+  for (const r of runs) if (r.kind === 'crash') {
+    crashes++;
+    if (r.title) titles.set(r.title, (titles.get(r.title) ?? 0) + 1);
+  }
+  const top = Math.max(0, ...titles.values());
+  const clean = runs.filter((r) => r.kind === 'clean').length;
+  return { matching: top, clean, unrelated: crashes - top, unusable: runs.length - crashes - clean };
 }
 
 function rateOf(counts: Counts[], prior: { alpha: number; beta: number }): number {
