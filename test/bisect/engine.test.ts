@@ -130,11 +130,11 @@ describe('bisect engine over a real git repo with a fake environment', () => {
   });
 
   it('a default-signature title that the good endpoint shows too is noise: dropped, not fatal', { timeout: 120_000 }, async () => {
-    // every commit hangs in a driver half the time (a stall like the bug, other title); the bug is at 6
+    // every commit hangs in a driver 80% of the time (a stall like the bug, other title); the bug is at 6
     const lines: string[] = [];
     const r = await startBisect(
       { ...base(), id: 'noise', log: (l: string) => lines.push(l) },
-      () => fakeEnv({ culprit: 6, p: 0.7, q: 0.5, qType: 'stall', seed: 11 }),
+      () => fakeEnv({ culprit: 6, p: 0.7, q: 0.8, qType: 'stall', seed: 11 }),
     );
     expect(r.state.signature).toEqual({ source: 'bad-endpoint', titles: [TITLE] });
     expect(lines.some((l) => /task hung in some_driver_probe.* dropped from the signature/.test(l))).toBe(true);
