@@ -151,6 +151,11 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
         await copyFile(join(work, f), join(partial, f));
       }
       await makeQuiet(benv, ['modules_install'], [`INSTALL_MOD_PATH=${join(partial, 'modinst')}`, 'INSTALL_MOD_STRIP=1']);
+      // The initramfs takes the stripped modules; with debug info, keep
+      // unstripped ones too so module frames decode to file:line.
+      if (/^CONFIG_DEBUG_INFO=y$/m.test(await readFile(join(partial, '.config'), 'utf8'))) {
+        await makeQuiet(benv, ['modules_install'], [`INSTALL_MOD_PATH=${join(partial, 'modinst-debug')}`]);
+      }
       await writeFile(join(work, '.krepro-last-key'), key + '\n');
       const seedMeta = lastKey ? { key: lastKey } : null;
       const kernelRelease = (await readFile(join(partial, 'include/config/kernel.release'), 'utf8')).trim();

@@ -11,7 +11,7 @@
  */
 import { execa } from 'execa';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, normalize, relative } from 'node:path';
 
 export interface FrameRef {
   func: string;
@@ -63,13 +63,41 @@ function parseAddr2line(out: string): { func: string; file: string; line: number
 /** Run addr2line once for many addresses of one object; one result list per address. The one place addr2line runs. */
 export async function addr2line(obj: string, addrs: bigint[], section?: string): Promise<{ func: string; file: string; line: number | null }[][]> {
   const out: { func: string; file: string; line: number | null }[][] = [];
+  const roots = new Map<string, string | null>();
   for (const a of addrs) {
     const args = ['-f', '-i', '-e', obj, ...(section ? ['-j', section] : []), '0x' + a.toString(16)];
     const r = await execa('addr2line', args, { reject: false, timeout: 30_000 });
     const groups = parseAddr2line(String(r.stdout ?? '') + '\n');
-    out.push(groups.flat());
+    const frames = groups.flat();
+    for (const f of frames) f.file = await sourceRelative(f.file, roots);
+    out.push(frames);
   }
   return out;
+}
+
+/**
+ * An O= build records source paths through the build dir
+ * (`<O>/../../worktrees/<tree>/arch/x86/lib/delay.c`); a kernel developer
+ * reads them from the top of the source tree (`arch/x86/lib/delay.c`), as
+ * decode_stacktrace.sh prints them. The top is the nearest directory up the
+ * path that holds both Kbuild and MAINTAINERS; a path outside any kernel
+ * tree stays as it is.
+ */
+export async function sourceRelative(file: string, roots: Map<string, string | null> = new Map()): Promise<string> {
+  if (!file.startsWith('/')) return file;
+  const abs = normalize(file);
+  const seen: string[] = [];
+  let root: string | null = null;
+  for (let dir = dirname(abs); ; dir = dirname(dir)) {
+    if (roots.has(dir)) { root = roots.get(dir)!; break; }
+    seen.push(dir);
+    const isTop = (await stat(join(dir, 'Kbuild')).then((x) => x.isFile(), () => false)) &&
+      (await stat(join(dir, 'MAINTAINERS')).then((x) => x.isFile(), () => false));
+    if (isTop) { root = dir; break; }
+    if (dir === dirname(dir)) break;
+  }
+  for (const d of seen) roots.set(d, root);
+  return root ? relative(root, abs) : abs;
 }
 
 async function findModule(dir: string, name: string, depth = 0): Promise<string | null> {

@@ -46,6 +46,9 @@ async function readJson<T>(p: string): Promise<T | null> {
 async function isFile(p: string): Promise<boolean> {
   try { return (await stat(p)).isFile(); } catch { return false; }
 }
+async function isDir(p: string): Promise<boolean> {
+  try { return (await stat(p)).isDirectory(); } catch { return false; }
+}
 const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : 'unknown');
 
 /** Lines of the register dump and code bytes say little in a mail; the stack says a lot. */
@@ -107,14 +110,19 @@ async function decodedSection(frames: FrameRef[], p: Primary, opts: ReportOption
   if (!vmlinux || !(await isFile(vmlinux))) {
     return wrapWords(`(vmlinux not at hand${vmlinux ? ` at ${vmlinux}` : ''}: rerun with --vmlinux to decode the stack to file:line, or use the tree's scripts/decode_stacktrace.sh)`);
   }
-  const dec = await symbolizeFrames(frames.slice(0, 24), { vmlinux, modulesDir: opts.modulesDir ?? bdir });
+  // Unstripped modules (debug-info builds) decode module frames; the stripped ones only name them.
+  const debugMods = bdir ? join(bdir, 'modinst-debug') : null;
+  const modulesDir = opts.modulesDir ?? (debugMods && (await isDir(debugMods)) ? debugMods : bdir);
+  const dec = await symbolizeFrames(frames.slice(0, 24), { vmlinux, modulesDir });
   const out: string[] = [];
   for (const d of dec) {
     const name = `${d.frame.func}+${(d.frame.offset ?? '').split('/')[0]}${d.frame.module ? ` [${d.frame.module}]` : ''}`;
     if (!d.locations.length) { out.push(name); continue; }
-    d.locations.forEach((loc, i) => {
+    // addr2line -i lists the innermost inlined call first; print the frame's
+    // own function first, then what was inlined into it, down to the line.
+    [...d.locations].reverse().forEach((loc, i) => {
       const where = `${shortSource(loc.file)}:${loc.line ?? '?'}`;
-      const label = i === 0 ? name : `  (inlined into ${d.locations[i - 1]?.func ?? '?'}) ${loc.func}`;
+      const label = i === 0 ? name : `  inlined: ${loc.func}`;
       const line = `${label} ${where}`;
       out.push(...(line.length <= WIDTH ? [line] : [label, `    ${where}`.slice(0, WIDTH)]));
     });

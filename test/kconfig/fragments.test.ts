@@ -22,6 +22,15 @@ describe('kconfig fragments', () => {
     expect(p.patches.some((x) => x.endsWith('6.12/mmcid-tracepoints.patch'))).toBe(true);
   });
 
+  it('the debug profile is the default plus line-table debug info', async () => {
+    const plan = await planConfig('debug');
+    expect(plan.fragments.map((f) => f.name)).toEqual(['base', 'mmcid', 'vsock', 'tracing', 'detectors', 'debuginfo']);
+    const req = requestedSymbols(plan.fragments);
+    expect(req.get('CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT')).toBe('y');
+    expect(req.get('CONFIG_DEBUG_INFO_REDUCED')).toBe('y');
+    expect(req.get('CONFIG_DEBUG_KERNEL')).toBe('y'); // the choice depends on it (detectors.config)
+  });
+
   it('single items and files stack after the profile, later ones winning', async () => {
     const d = await mkdtemp(join(tmpdir(), 'kfrag-'));
     const f = join(d, 'mine.config');

@@ -116,6 +116,21 @@ describe('layout helpers', () => {
 });
 
 describe('stack decoding with real binutils', () => {
+  it('names source files from the top of the kernel tree, as decode_stacktrace.sh does', async () => {
+    const { sourceRelative } = await import('../../src/report/symbolize.ts');
+    const root = await mkdtemp(join(tmpdir(), 'krepro-src-'));
+    const tree = join(root, 'worktrees', 'linux');
+    await mkdir(join(tree, 'arch', 'x86', 'lib'), { recursive: true });
+    await mkdir(join(root, 'builds', '.work-x'), { recursive: true });
+    await writeFile(join(tree, 'Kbuild'), '');
+    await writeFile(join(tree, 'MAINTAINERS'), '');
+    // what addr2line prints for an O= build: the path through the build dir
+    const viaO = join(root, 'builds', '.work-x', '..', '..', 'worktrees', 'linux', 'arch', 'x86', 'lib', 'delay.c');
+    expect(await sourceRelative(viaO)).toBe('arch/x86/lib/delay.c');
+    expect(await sourceRelative(join(root, 'elsewhere', 'k.c'))).toBe(join(root, 'elsewhere', 'k.c'));
+    expect(await sourceRelative('kernel/sched/core.c')).toBe('kernel/sched/core.c');
+  });
+
   it('decodes kernel-style and module-style frames to file:line', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'krepro-sym-'));
     // A tiny "kernel" and "module" built with gcc -g; frames reference them as the console would.
