@@ -6,7 +6,7 @@
  *   BENCH_COLD=1   also measure a cold build (fresh cache dir, ccache off: ~13+ min)
  *   BENCH_SKIP_VM=1  skip the QEMU figures
  */
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -70,6 +70,21 @@ async function benchRun(build: Awaited<ReturnType<typeof buildKernel>>) {
   add('run: detection to QEMU exit', (st.timings.detectToExitMs ?? NaN) / 1000, 's');
 }
 
+/** The trace dump over the second serial port: gzip on the wire vs. the text it carries. */
+async function benchTrace() {
+  const build = await buildKernel({ profile: 'mmcid' });
+  const results = await mkdtemp(join(tmpdir(), 'bench-trace-'));
+  const rec = await runKernel({ prebuilt: build, durationSec: 15, traceEvents: ['mmcid:*', 'sched:sched_process_fork'], traceBufferKb: 4096, resultsDir: results });
+  const text = (await stat(join(rec.dir, 'trace.txt')).catch(() => null))?.size ?? 0;
+  const wire = (await stat(join(rec.dir, 'artifacts.raw')).catch(() => null))?.size ?? 0;
+  add('trace: verdict, events, whole', `${rec.verdict}, ${rec.analysis?.mmcidEvents ?? 0} mmcid events, ${rec.analysis?.truncated === false ? 'whole' : 'CUT'}`);
+  add('trace: text', text / 2 ** 20, 'MiB');
+  add('trace: on the wire (ttyS1)', wire / 2 ** 20, 'MiB');
+  add('trace: wire / text', text ? wire / text : NaN);
+  const t = rec.timings;
+  add('trace: workload end to QEMU exit (dump + power-off)', (t.totalMs - (t.buildMs ?? 0) - (t.bootToInitMs ?? 0) - (t.workloadMs ?? 0)) / 1000, 's');
+}
+
 async function benchHelpers() {
   let files: string[] = [];
   try {
@@ -87,7 +102,10 @@ async function benchHelpers() {
 
 await benchHelpers();
 const b = await benchBuild();
-if (process.env.BENCH_SKIP_VM !== '1') await benchRun(b);
+if (process.env.BENCH_SKIP_VM !== '1') {
+  await benchRun(b);
+  await benchTrace();
+}
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log('\nkrepro bench');
 for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
