@@ -607,10 +607,22 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         checkDuplicateOwner(m, `task:${e.pid}`, e.cid, line);
         setHolder(m, `task:${e.pid}`, e.cid, line);
         break;
-      case 'cpu_update':
+      case 'cpu_update': {
+        // 6.12 sets the lazy-put flag only by cmpxchg from the slot's plain
+        // CID (a remote clear or a migration steal). If the replay has the
+        // slot already unset or on another CID, the flag was set before that
+        // and stamped late (the stealing vCPU stalled between its cmpxchg
+        // and the tracepoint): stale, it changes nothing.
+        const v = dc(e.cid);
+        if (design === '6.12' && v.lazy) {
+          const cur = m.cpuVal.get(e.cpu);
+          const cv = cur ? dc(cur.raw) : null;
+          if (cv && !cv.lazy && cv.cid !== v.cid) break;
+        }
         checkDuplicateOwner(m, `cpu:${e.cpu}`, e.cid, line);
         setHolder(m, `cpu:${e.cpu}`, e.cid, line);
         break;
+      }
       case 'fixup_task': {
         let w = m.walks.get(line.pid);
         if (!w) {

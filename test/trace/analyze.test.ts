@@ -389,3 +389,29 @@ describe('0x80000000: unset on v6.19+, lazy-put CID 0 on 6.12', () => {
     expect(r.anomalies).toEqual([]);
   });
 });
+
+describe('6.12: a lazy-put flag stamped after the slot moved on', () => {
+  it('is stale and takes no CID (seen on a real run: a remote clear stalled between cmpxchg and tracepoint)', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 2, 1322, 1, A).userAdd(1, 2, 63, 2, A);
+    w.getcid(0, 2, A, 0).cpuCid(0, 2, 2, 0, A).task(0, 2, 1322, 0, A);
+    // 1322 exits on CPU 2: its slot is unset and CID 0 released ...
+    w.userDel(1322, 2, 1322, 1, A).cpuCid(1322, 2, 2, UNSET612, A).putcid(1322, 2, A, 0);
+    // ... then CPU 3's remote clear of CPU 2 (its cmpxchg ran earlier) is stamped
+    w.cpuCid(206, 3, 2, 0x80000000, A);
+    // and CPU 3 takes the free CID 0 for pid 63
+    w.getcid(206, 3, A, 0).cpuCid(206, 3, 3, 0, A).task(206, 3, 63, 0, A);
+    const r = analyzeText(w.text());
+    expect(r.design).toBe('6.12');
+    expect(r.anomalies).toEqual([]);
+  });
+  it('a lazy flag on the slot\'s own CID still holds it: a take of that CID elsewhere is a duplicate', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 2, 1322, 1, A).userAdd(1, 2, 63, 2, A);
+    w.getcid(0, 2, A, 0).cpuCid(0, 2, 2, 0, A).task(0, 2, 1322, 0, A).task(0, 2, 1322, UNSET612, A);
+    w.cpuCid(206, 3, 2, 0x80000000, A).wait(1000);          // remote clear starts: CID 0 still taken
+    w.userAdd(206, 3, 64, 3, A).wait(100_000);              // CPU 3 runs on
+    w.cpuCid(206, 3, 3, 0, A).task(206, 3, 63, 0, A);       // and CPU 3 uses CID 0 without a put
+    expect(kinds(analyzeText(w.text()))).toContain('cid-duplicate');
+  });
+});
