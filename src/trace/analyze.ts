@@ -420,8 +420,11 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     walkersOpen.delete(pid);
   };
 
-  /** End of an mm incarnation (or of the trace): CIDs whose last owner dropped them unreleased. */
-  /** atCut: the end of a truncated trace, where what comes next is unknown. */
+  /**
+   * End of an mm incarnation (or of the trace): CIDs whose last owner dropped
+   * them unreleased. atCut: the end of a truncated trace, where what comes
+   * next is unknown, so nothing is reported there.
+   */
   const finish = (m: Mm, atCut = false) => {
     if (atCut) {
       m.walks.clear();
