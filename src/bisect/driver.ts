@@ -222,10 +222,11 @@ export async function runBisection(ctx: DriverContext): Promise<BisectState> {
         const titles = s.signature.titles.filter((t) => !seen.has(t));
         const dropped = s.signature.titles.filter((t) => seen.has(t));
         const narrowed: Signature = { source: 'bad-endpoint', titles };
-        if (titles.length && countRuns(s.commits[s.bad].runs, narrowed).matching > 0) {
+        const stillMatching = titles.length ? countRuns(s.commits[s.bad].runs, narrowed).matching : 0;
+        if (stillMatching > 0) {
           s.signature = narrowed;
           log(`good endpoint ${short(s.good)} shows ${dropped.map((t) => JSON.stringify(t)).join(', ')} too: dropped from the signature, now ${describeSignature(narrowed)}`);
-          s.commits[s.bad].reason = `${countRuns(s.commits[s.bad].runs, narrowed).matching} matching crashes in ${s.commits[s.bad].runs.length} runs`;
+          s.commits[s.bad].reason = `${stillMatching} matching crashes in ${s.commits[s.bad].runs.length} runs`;
           await ctx.save(s);
           continue;
         }

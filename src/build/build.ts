@@ -153,7 +153,7 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
       await makeQuiet(benv, ['modules_install'], [`INSTALL_MOD_PATH=${join(partial, 'modinst')}`, 'INSTALL_MOD_STRIP=1']);
       // The initramfs takes the stripped modules; with debug info, keep
       // unstripped ones too so module frames decode to file:line.
-      if (/^CONFIG_DEBUG_INFO=y$/m.test(await readFile(join(partial, '.config'), 'utf8'))) {
+      if (/^CONFIG_DEBUG_INFO=y$/m.test(configText)) {
         await makeQuiet(benv, ['modules_install'], [`INSTALL_MOD_PATH=${join(partial, 'modinst-debug')}`]);
       }
       await writeFile(join(work, '.krepro-last-key'), key + '\n');

@@ -3,6 +3,7 @@ import { access, constants, statfs, mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { findDebianTarball } from '../source/debian.ts';
 import { vngFact } from '../vm/vng.ts';
+import { envError } from '../util/errors.ts';
 
 /**
  * Host facts for `krepro doctor` and for run.json. Each probe is cheap and
@@ -96,7 +97,6 @@ export async function collectFacts(cacheDir: string): Promise<Fact[]> {
 export async function requireFreeSpace(dir: string, what: string, gib = Number(process.env.KREPRO_MIN_FREE_GB ?? 3)): Promise<void> {
   const free = await freeBytes(dir);
   if (free !== null && free < gib * 2 ** 30) {
-    const { envError } = await import('../util/errors.ts');
     throw envError(`only ${(free / 2 ** 30).toFixed(1)} GiB free in ${dir}, ${what} needs ${gib} GiB: free space or set KREPRO_CACHE to a bigger disk`);
   }
 }

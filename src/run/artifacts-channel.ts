@@ -30,20 +30,22 @@ export function readArtifacts(raw: Buffer | string): Artifacts {
   const buf = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
   const files: Record<string, string> = {};
   const incomplete: string[] = [];
-  let text: { name: string; lines: string[] } | null = null;
+  // The open text section: its name and lines.
+  let textName: string | null = null;
+  let textLines: string[] = [];
   const closeText = (whole: boolean) => {
-    if (!text) return;
-    files[text.name] = text.lines.length ? text.lines.join('\n') + '\n' : '';
-    if (!whole) incomplete.push(text.name);
-    text = null;
+    if (textName === null) return;
+    files[textName] = textLines.length ? textLines.join('\n') + '\n' : '';
+    if (!whole) incomplete.push(textName);
+    textName = null;
+    textLines = [];
   };
   let pos = 0;
   while (pos < buf.length) {
-    let nl = buf.indexOf(10, pos);
-    const lineEnd = nl === -1 ? buf.length : nl;
-    if (nl === -1) nl = buf.length;
-    const line = buf.toString('utf8', pos, lineEnd).replace(/\r$/, '');
-    pos = nl + 1;
+    const nl = buf.indexOf(10, pos);
+    const end = nl === -1 ? buf.length : nl;
+    const line = buf.toString('utf8', pos, end).replace(/\r$/, '');
+    pos = end + 1;
     if (line.startsWith(BEGIN)) {
       closeText(false);
       const [name, size] = line.slice(BEGIN.length).trim().split(/\s+/);
@@ -65,14 +67,12 @@ export function readArtifacts(raw: Buffer | string): Artifacts {
         else if (whole) incomplete.push(base);
         continue;
       }
-      text = { name, lines: [] };
+      textName = name;
       continue;
     }
-    if (line.startsWith(END) && text) {
-      closeText(true);
-      continue;
-    }
-    if (text) (text as { lines: string[] }).lines.push(line);
+    if (textName === null) continue;
+    if (line.startsWith(END)) closeText(true);
+    else textLines.push(line);
   }
   closeText(false);
   return { files, incomplete: [...new Set(incomplete)] };

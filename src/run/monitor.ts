@@ -40,11 +40,15 @@ export function kernelIntrusion(line: string, from = 0): number {
   return m ? from + m.index : -1;
 }
 
-export function parseCounters(line: string): Partial<WorkloadCounters> | null {
-  const i = line.indexOf(HB_MARKER) >= 0 ? line.indexOf(HB_MARKER) : line.indexOf(DONE_MARKER);
-  if (i < 0) return null;
-  const cut = kernelIntrusion(line, i);
-  const ours = cut >= 0 ? line.slice(i, cut) : line.slice(i);
+/** Where a heartbeat or done marker starts in a line, and where a kernel line cut into it (-1: none). */
+function ourSpan(line: string): { at: number; cut: number } | null {
+  const hb = line.indexOf(HB_MARKER);
+  const at = hb >= 0 ? hb : line.indexOf(DONE_MARKER);
+  return at < 0 ? null : { at, cut: kernelIntrusion(line, at) };
+}
+
+function countersIn(line: string, { at, cut }: { at: number; cut: number }): Partial<WorkloadCounters> {
+  const ours = cut >= 0 ? line.slice(at, cut) : line.slice(at);
   const out: Record<string, number> = {};
   for (const m of ours.matchAll(/\b([a-z]+)=(\d+)\b/g)) if (COUNTER_KEYS.has(m[1])) out[m[1]] = Number(m[2]);
   // A value cut short by an intrusion (`accepts=1[ 23.1] ...`) is not a count.
@@ -53,6 +57,11 @@ export function parseCounters(line: string): Partial<WorkloadCounters> | null {
     if (last) delete out[last[1]];
   }
   return out as Partial<WorkloadCounters>;
+}
+
+export function parseCounters(line: string): Partial<WorkloadCounters> | null {
+  const span = ourSpan(line);
+  return span ? countersIn(line, span) : null;
 }
 
 export class ConsoleMonitor {
@@ -71,20 +80,18 @@ export class ConsoleMonitor {
     s.lastOutputMs = nowMs;
     // Any line of ours proves init runs: the first one may have been cut by
     // kernel output (a flooded console splits lines at any byte).
-    if (s.initAtMs === null && (line.includes(INIT_PREFIX) || line.includes(HB_MARKER) || line.includes(DONE_MARKER))) s.initAtMs = nowMs;
+    const span = ourSpan(line);
+    if (s.initAtMs === null && (span || line.includes(INIT_PREFIX))) s.initAtMs = nowMs;
     if (s.doneAtMs === null && line.includes(WORKLOAD_EXIT_MARKER)) s.doneAtMs = nowMs;
-    if (line.includes(HB_MARKER) || line.includes(DONE_MARKER)) {
-      const c = parseCounters(line);
-      if (c) {
-        const prev = s.counters ?? { spawns: 0, forks: 0, vforks: 0, threads: 0, accepts: 0, connects: 0, heartbeats: 0 };
-        s.counters = { ...prev, ...c, heartbeats: prev.heartbeats + (line.includes(HB_MARKER) ? 1 : 0) };
-      }
-      if (line.includes(HB_MARKER)) s.lastHeartbeatMs = nowMs;
-      if (line.includes(DONE_MARKER) && s.doneAtMs === null) s.doneAtMs = nowMs;
+    if (span) {
+      const hb = line.includes(HB_MARKER);
+      const prev = s.counters ?? { spawns: 0, forks: 0, vforks: 0, threads: 0, accepts: 0, connects: 0, heartbeats: 0 };
+      s.counters = { ...prev, ...countersIn(line, span), heartbeats: prev.heartbeats + (hb ? 1 : 0) };
+      if (hb) s.lastHeartbeatMs = nowMs;
+      if (s.doneAtMs === null && line.includes(DONE_MARKER)) s.doneAtMs = nowMs;
       // The kernel's part of a cut line still goes to the detectors.
-      const cut = kernelIntrusion(line, line.indexOf(line.includes(HB_MARKER) ? HB_MARKER : DONE_MARKER));
-      if (cut < 0) return null;
-      line = line.slice(cut);
+      if (span.cut < 0) return null;
+      line = line.slice(span.cut);
     }
     const d = this.det.push(line);
     if (d && !s.firstDetection) s.firstDetection = { ...d, atMs: nowMs };
