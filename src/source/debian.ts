@@ -1,10 +1,11 @@
 import { execa } from 'execa';
-import { mkdir, rename, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, readdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git } from './git.ts';
 import { exists, rmrf } from '../util/fs.ts';
 import { acquireLock } from '../util/lock.ts';
-import { envError } from '../util/errors.ts';
+import { envError, usageError } from '../util/errors.ts';
+import { privateApt, packageVersions, linuxSourceSeries, downloadDeb, extractDeb } from './apt.ts';
 import { requireFreeSpace } from '../host/facts.ts';
 
 /**
@@ -16,14 +17,15 @@ import { requireFreeSpace } from '../host/facts.ts';
  */
 export const DEBIAN_TARBALL_DIR = '/usr/src';
 
-export async function findDebianTarball(dir = DEBIAN_TARBALL_DIR): Promise<string | null> {
+export async function findDebianTarball(dir = DEBIAN_TARBALL_DIR, series = '6.12'): Promise<string | null> {
   let names: string[] = [];
   try {
     names = await readdir(dir);
   } catch {
     return null;
   }
-  const hit = names.filter((n) => /^linux-source-6\.12\.tar\.(xz|bz2|gz)$/.test(n)).sort();
+  const re = new RegExp(`^linux-source-${series.replace('.', '\\.')}\\.tar\\.(xz|bz2|gz)$`);
+  const hit = names.filter((n) => re.test(n)).sort();
   return hit.length ? join(dir, hit[0]) : null;
 }
 
@@ -40,43 +42,160 @@ const FIXED_IDENTITY = {
   GIT_COMMITTER_DATE: '2000-01-01T00:00:00Z',
 };
 
-/** Return the git repo of the default tree, creating it on first use. */
-export async function ensureDebianTree(cacheDir: string, log: (s: string) => void = () => {}): Promise<string> {
-  const dir = debianTreeDir(cacheDir);
-  if (await exists(join(dir, '.git', 'krepro-ready'))) return dir;
-  const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish unpacking the default tree`) });
+/**
+ * `--tree debian:7.2` (or `debian:7.2=7.2.12-1~bpo13+1` to pin a version):
+ * Debian's linux-source-X.Y. Returns null when `tree` is not of that form.
+ */
+export interface DebianSpec {
+  series: string;
+  version?: string;
+}
+
+export function parseDebianSpec(tree: string | null | undefined): DebianSpec | null {
+  if (!tree || !tree.startsWith('debian:')) return null;
+  const m = /^debian:(\d+\.\d+)(?:=(\S+))?$/.exec(tree);
+  if (!m) throw usageError(`--tree ${tree}: write debian:X.Y (e.g. debian:7.2) or debian:X.Y=VERSION`);
+  return { series: m[1], version: m[2] };
+}
+
+/** What a Debian tree was made from: recorded in the repo, read into run.json and reports. */
+export interface DebianTreeInfo {
+  package: string;   // linux-source-7.2
+  version: string;   // 7.2.13-1, or 'host' for the host's installed tarball
+  suite: string;     // sid, trixie-backports, 'host'
+}
+
+export function debianTreeName(spec: DebianSpec, info: DebianTreeInfo): string {
+  return info.version === 'host' ? `debian-linux-source-${spec.series}` : `debian-linux-source-${spec.series}_${info.version.replace(/[^A-Za-z0-9.+-]/g, '_')}`;
+}
+
+export async function readDebianTreeInfo(repo: string): Promise<DebianTreeInfo | null> {
   try {
-    if (await exists(join(dir, '.git', 'krepro-ready'))) return dir;
-    // A repo from before the ready marker existed (or made by hand) counts if it has a commit.
-    if (await exists(join(dir, '.git'))) {
-      const r = await git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD'], { reject: false });
-      if (r.exitCode === 0) {
-        await writeFile(join(dir, '.git', 'krepro-ready'), '');
-        return dir;
-      }
-    }
-    const tarball = await findDebianTarball();
-    if (!tarball) {
-      throw envError(`no kernel tree given and ${DEBIAN_TARBALL_DIR}/linux-source-6.12.tar.xz is missing: run scripts/setup (apt-get install linux-source-6.12) or pass --tree DIR`);
-    }
-    const partial = `${dir}.partial`;
-    await rmrf(partial);
-    await requireFreeSpace(cacheDir, 'unpacking the default kernel tree');
-    await mkdir(partial, { recursive: true });
-    log(`unpacking ${tarball} into ${dir} (once)`);
+    return JSON.parse(await readFile(join(repo, '.git', 'krepro-debian.json'), 'utf8')) as DebianTreeInfo;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Unpack a source tarball into `dir` as a one-commit git repository with a
+ * fixed identity and date: its hash depends only on the tarball's content.
+ * Written to `<dir>.partial` and renamed, so nothing half-made is left.
+ */
+async function commitTarball(cacheDir: string, tarball: string, dir: string, message: string, info: DebianTreeInfo, log: (s: string) => void): Promise<void> {
+  const partial = `${dir}.partial`;
+  await rmrf(partial);
+  await requireFreeSpace(cacheDir, 'unpacking a kernel tree');
+  await mkdir(partial, { recursive: true });
+  log(`unpacking ${tarball} into ${dir} (once)`);
+  try {
     const tar = await execa('tar', ['-xf', tarball, '-C', partial, '--strip-components=1'], { reject: false });
     if (tar.exitCode !== 0) {
-      await rmrf(partial);
-      if (/No space left/.test(tar.stderr)) throw envError(`no space left in ${cacheDir} while unpacking the default tree: free space or set KREPRO_CACHE to a bigger disk`);
+      if (/No space left/.test(tar.stderr)) throw envError(`no space left in ${cacheDir} while unpacking ${tarball}: free space or set KREPRO_CACHE to a bigger disk`);
       throw envError(`cannot unpack ${tarball}: ${tar.stderr.split('\n')[0]}`);
     }
     await git(partial, ['init', '-q']);
     // Debian's top-level .gitignore ignores everything (`/*`): force-add.
     await git(partial, ['add', '-f', '-A', '.']);
-    await git(partial, ['commit', '-q', '--no-gpg-sign', '-m', `Debian linux-source-6.12 (${tarball})`], { env: FIXED_IDENTITY });
+    await git(partial, ['commit', '-q', '--no-gpg-sign', '-m', message], { env: FIXED_IDENTITY });
+    await writeFile(join(partial, '.git', 'krepro-debian.json'), JSON.stringify(info) + '\n');
     await rmrf(dir);
     await rename(partial, dir);
     await writeFile(join(dir, '.git', 'krepro-ready'), '');
+  } catch (e) {
+    await rmrf(partial);
+    throw e;
+  }
+}
+
+async function readyRepo(dir: string): Promise<boolean> {
+  if (await exists(join(dir, '.git', 'krepro-ready'))) return true;
+  // A repo from before the ready marker existed (or made by hand) counts if it has a commit.
+  if (await exists(join(dir, '.git'))) {
+    const r = await git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD'], { reject: false });
+    if (r.exitCode === 0) {
+      await writeFile(join(dir, '.git', 'krepro-ready'), '');
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Return the git repo of the default tree (the host's linux-source-6.12), creating it on first use. */
+export async function ensureDebianTree(cacheDir: string, log: (s: string) => void = () => {}): Promise<string> {
+  const dir = debianTreeDir(cacheDir);
+  if (await readyRepo(dir)) return dir;
+  const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish unpacking the default tree`) });
+  try {
+    if (await readyRepo(dir)) return dir;
+    const tarball = await findDebianTarball();
+    if (!tarball) {
+      throw envError(`no kernel tree given and ${DEBIAN_TARBALL_DIR}/linux-source-6.12.tar.xz is missing: run scripts/setup (apt-get install linux-source-6.12) or pass --tree DIR`);
+    }
+    // The message names the tarball as it always did, so the commit hash (and build keys) stay what they were.
+    await commitTarball(cacheDir, tarball, dir, `Debian linux-source-6.12 (${tarball})`, { package: 'linux-source-6.12', version: 'host', suite: 'host' }, log);
+    return dir;
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * `debian:X.Y`: the host's installed tarball when it has one and no version
+ * is pinned (6.12 on Debian 12), else the newest (or the pinned) version any
+ * suite of the private apt configuration carries, downloaded once.
+ */
+export async function ensureDebianSeriesTree(cacheDir: string, spec: DebianSpec, log: (s: string) => void = () => {}): Promise<string> {
+  if (!spec.version) {
+    const host = await findDebianTarball(DEBIAN_TARBALL_DIR, spec.series);
+    if (host && spec.series === '6.12') return ensureDebianTree(cacheDir, log);
+    if (host) {
+      const info = { package: `linux-source-${spec.series}`, version: 'host', suite: 'host' };
+      const dir = join(cacheDir, 'trees', debianTreeName(spec, info));
+      if (await readyRepo(dir)) return dir;
+      const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish unpacking ${host}`) });
+      try {
+        if (!(await readyRepo(dir))) await commitTarball(cacheDir, host, dir, `Debian linux-source-${spec.series} (${host})`, info, log);
+        return dir;
+      } finally {
+        await lock.release();
+      }
+    }
+  }
+  const pkg = `linux-source-${spec.series}`;
+  // A pinned version already unpacked needs no network.
+  if (spec.version) {
+    const dir = join(cacheDir, 'trees', debianTreeName(spec, { package: pkg, version: spec.version, suite: '' }));
+    if (await readyRepo(dir)) return dir;
+  }
+  const apt = await privateApt(cacheDir, log);
+  const versions = await packageVersions(apt, pkg);
+  if (!versions.length) {
+    const have = await linuxSourceSeries(apt);
+    throw usageError(`no Debian suite carries ${pkg}: versions that exist: ${have.length ? have.map((s) => `debian:${s}`).join(', ') : 'none (is the mirror reachable?)'}`);
+  }
+  const pick = spec.version ? versions.find((v) => v.version === spec.version) : versions[0];
+  if (!pick) throw usageError(`${pkg} ${spec.version} is not in any suite: versions that exist: ${versions.map((v) => `${v.version} (${v.suite})`).join(', ')}`);
+  const info: DebianTreeInfo = { package: pkg, version: pick.version, suite: pick.suite };
+  const dir = join(cacheDir, 'trees', debianTreeName(spec, info));
+  if (await readyRepo(dir)) return dir;
+  const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish fetching ${pkg} ${pick.version}`) });
+  try {
+    if (await readyRepo(dir)) return dir;
+    const dl = join(cacheDir, 'apt', 'debs');
+    const unpack = join(cacheDir, 'apt', `unpack-${process.pid}`);
+    await requireFreeSpace(cacheDir, `fetching ${pkg}`);
+    log(`downloading ${pkg} ${pick.version} from ${pick.suite}`);
+    const deb = await downloadDeb(apt, pkg, pick.version, dl);
+    try {
+      await rmrf(unpack);
+      await extractDeb(deb, unpack);
+      const tarball = await findDebianTarball(join(unpack, 'usr', 'src'), spec.series);
+      if (!tarball) throw envError(`${deb} holds no usr/src/${pkg}.tar.*: is it a linux-source package?`);
+      await commitTarball(cacheDir, tarball, dir, `Debian ${pkg} ${pick.version} (${pick.suite})`, info, log);
+    } finally {
+      await rmrf(unpack);
+    }
     return dir;
   } finally {
     await lock.release();

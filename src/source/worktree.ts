@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { git, revParse } from './git.ts';
 import { exists } from '../util/fs.ts';
 import { usageError } from '../util/errors.ts';
-import { ensureDebianTree } from './debian.ts';
+import { ensureDebianTree, ensureDebianSeriesTree, parseDebianSpec } from './debian.ts';
 
 /**
  * Where a tree is built. The user's repository is only read: krepro makes a
@@ -22,6 +22,8 @@ export interface SourceTree {
 
 export async function resolveRepo(tree: string | null | undefined, cacheDir: string, log?: (s: string) => void): Promise<{ repo: string; isDefault: boolean }> {
   if (!tree) return { repo: await ensureDebianTree(cacheDir, log), isDefault: true };
+  const spec = parseDebianSpec(tree);
+  if (spec) return { repo: await ensureDebianSeriesTree(cacheDir, spec, log), isDefault: false };
   const abs = resolve(tree);
   if (!(await exists(abs))) throw usageError(`tree ${tree} does not exist: pass --tree with the path of a kernel git checkout`);
   const r = await git(abs, ['rev-parse', '--show-toplevel'], { reject: false });
