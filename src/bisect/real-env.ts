@@ -14,7 +14,7 @@ import type { BisectEnv, StepRunOutcome } from './types.ts';
  * match the bug it chases.
  */
 export interface RealEnvConfig {
-  build: Pick<BuildOptions, 'profile' | 'configs' | 'patches' | 'jobs'>;
+  build: Pick<BuildOptions, 'profile' | 'configs' | 'patches' | 'reverts' | 'jobs'>;
   run: Omit<Partial<RunOptions>, 'build' | 'prebuilt' | 'kernel' | 'signature' | 'title' | 'runDir' | 'resultsDir' | 'onLine' | 'signal'>;
 }
 

@@ -7,7 +7,7 @@ import { envError, skipError, usageError, KreproError } from '../util/errors.ts'
 import { exists, rmrf, sha256 } from '../util/fs.ts';
 import { acquireLock } from '../util/lock.ts';
 import { openTree, resolveCommit, checkoutCommit } from '../source/worktree.ts';
-import { loadPatches, applyPatches } from '../source/patches.ts';
+import { loadPatches, loadReverts, resolveReverts, applyPatches, patchRecord, changeLabel, type PatchFile } from '../source/patches.ts';
 import { planConfig, requestedSymbols, parseDotConfig, fragmentsDigestText } from '../kconfig/fragments.ts';
 import { compareConfig, scanKconfig, explainMismatch } from '../kconfig/verify.ts';
 import { makeQuiet, mergeConfig, makeStreaming, compilerVersion, haveCcache, haveMake, type MakeEnv } from './make.ts';
@@ -54,9 +54,11 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
   const ccache = await haveCcache();
 
   const plan = await planConfig(opts.profile ?? 'default', opts.configs ?? []);
-  const patches = await loadPatches([...plan.profilePatches, ...(opts.patches ?? [])]);
+  const forward = await loadPatches([...plan.profilePatches, ...(opts.patches ?? [])]);
+  const revertSpecs = await loadReverts(opts.reverts ?? []);
   const tree = await openTree(opts.tree, cacheDir, (m) => say(opts, m));
   const commit = await resolveCommit(tree, opts.commit);
+  const patches = await changeList(tree.repo, commit, revertSpecs, forward);
   const fragmentsText = fragmentsDigestText(plan.fragments);
   const ik = inputKey({ commit, fragmentsText, patches, compiler });
 
@@ -85,9 +87,11 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
     }
     opts.progress?.({ phase: 'source', message: `checking out ${commit.slice(0, 12)} in ${tree.checkout}` });
     await checkoutCommit(tree, commit);
+    let applied = patches.map((p) => patchRecord(p));
     if (patches.length) {
-      opts.progress?.({ phase: 'patch', message: `applying ${patches.map((p) => basename(p.file)).join(', ')}` });
-      await applyPatches(tree.checkout, patches);
+      opts.progress?.({ phase: 'patch', message: `applying ${patches.map(changeLabel).join(', ')}` });
+      applied = await applyPatches(tree.checkout, patches, (label, offsets) =>
+        opts.progress?.({ phase: 'patch', message: `${label} applied with offsets: ${offsets.join('; ')}` }));
     }
 
     // Configure in a stage dir to learn the final .config (and so the key).
@@ -156,13 +160,18 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
       if (/^CONFIG_DEBUG_INFO=y$/m.test(configText)) {
         await makeQuiet(benv, ['modules_install'], [`INSTALL_MOD_PATH=${join(partial, 'modinst-debug')}`]);
       }
+      // The diff each reverted commit made: what run dirs and bundles copy, next to the build.
+      for (const p of patches.filter((x) => x.commit)) {
+        await mkdir(join(partial, 'reverts'), { recursive: true });
+        await writeFile(join(partial, 'reverts', basename(p.file)), p.text);
+      }
       await writeFile(join(work, '.krepro-last-key'), key + '\n');
       const seedMeta = lastKey ? { key: lastKey } : null;
       const kernelRelease = (await readFile(join(partial, 'include/config/kernel.release'), 'utf8')).trim();
       const seconds = (Date.now() - t0) / 1000;
       const meta: BuildMeta = {
         key, inputKey: ik, treeId: tree.id, repo: tree.repo, commit, configSha,
-        patches: patches.map((p) => ({ file: p.file, sha256: p.sha256 })),
+        patches: applied.map((r, i) => (patches[i].commit ? { ...r, file: join(dir, 'reverts', basename(patches[i].file)) } : r)),
         compiler, kernelRelease, finishedAt: new Date().toISOString(), seconds,
         makeLines: tracker.count(), seededFrom: seedMeta ? seedMeta.key : null,
       };
@@ -187,6 +196,29 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
     await rmrf(stage);
     await treeLock.release();
   }
+}
+
+/**
+ * Everything applied on top of the commit, in order: the reverts (they put
+ * back an older state of the tree, so the patches apply to that), then the
+ * profile's patches, then --patch, each group in the order given.
+ */
+async function changeList(repo: string, commit: string, reverts: Awaited<ReturnType<typeof loadReverts>>, forward: PatchFile[]): Promise<PatchFile[]> {
+  return [...(await resolveReverts(repo, commit, reverts)), ...forward];
+}
+
+/**
+ * For --dry-run: a `debian:X.Y` tree no version of which is unpacked in the
+ * cache has no builds, and finding out which version it would be may mean a
+ * download. True for any other tree.
+ */
+async function debianSeriesUnpacked(cacheDir: string, tree: string): Promise<boolean> {
+  const m = /^debian:(\d+\.\d+)(?:=|$)/.exec(tree);
+  if (!m) return true;
+  const re = new RegExp(`^debian-linux-source-${m[1].replace('.', '\\.')}(_|$)`);
+  const names = await readdir(join(cacheDir, 'trees')).catch(() => [] as string[]);
+  for (const n of names.filter((x) => re.test(x))) if (await exists(join(cacheDir, 'trees', n, '.git'))) return true;
+  return false;
 }
 
 async function configure(env: MakeEnv, fragments: { name: string; text: string }[], stage: string): Promise<string> {
@@ -275,11 +307,14 @@ export async function peekBuild(opts: BuildOptions): Promise<BuildResult | null>
   try {
     const cacheDir = opts.cacheDir ?? cacheRoot();
     const { debianTreeDir } = await import('../source/debian.ts');
-    if (!opts.tree && !(await exists(join(debianTreeDir(cacheDir), '.git')))) return null;
     const plan = await planConfig(opts.profile ?? 'default', opts.configs ?? []);
-    const patches = await loadPatches([...plan.profilePatches, ...(opts.patches ?? [])]);
+    const forward = await loadPatches([...plan.profilePatches, ...(opts.patches ?? [])]);
+    const revertSpecs = await loadReverts(opts.reverts ?? []);
+    if (!opts.tree && !(await exists(join(debianTreeDir(cacheDir), '.git')))) return null;
+    if (opts.tree && !(await debianSeriesUnpacked(cacheDir, opts.tree))) return null;
     const tree = await openTree(opts.tree, cacheDir);
     const commit = await resolveCommit(tree, opts.commit);
+    const patches = await changeList(tree.repo, commit, revertSpecs, forward);
     const ik = inputKey({ commit, fragmentsText: fragmentsDigestText(plan.fragments), patches, compiler: await compilerVersion() });
     const key = await lookupInput(cacheDir, ik);
     if (!key) return null;

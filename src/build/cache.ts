@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { sha256, exists, rmrf, writeJsonAtomic } from '../util/fs.ts';
 import { pidAlive } from '../util/lock.ts';
+import type { PatchRecord } from './types.ts';
 
 /**
  * The build cache: <cache>/builds/<key>/ is a finished O= dir with
  * .krepro-build.json; <cache>/builds/index/<inputKey> maps what the user
- * asked for (commit, fragments, patches, compiler) to the key of the final
+ * asked for (commit, fragments, patches and reverts, compiler) to the key of the final
  * .config, so asking again is answered without running make at all.
  *
  * The O= dir where make runs is one per tree checkout
@@ -28,7 +29,7 @@ export interface BuildMeta {
   repo: string;
   commit: string;
   configSha: string;
-  patches: { file: string; sha256: string }[];
+  patches: PatchRecord[];
   compiler: string;
   kernelRelease: string;
   finishedAt: string;
@@ -37,21 +38,35 @@ export interface BuildMeta {
   seededFrom: string | null;     // key last built in the tree's O= dir before this one (incremental), null for a cold build
 }
 
+/** What of a patch or revert enters the build identity. */
+export type PatchIdentity = { sha256: string; reverted?: boolean; commit?: string };
+
 export interface KeyInputs {
   commit: string;
   configText: string;
-  patches: { sha256: string }[];
+  patches: PatchIdentity[];
   compiler: string;
 }
 
-/** The build identity: commit, final .config, patch contents, compiler. */
+/**
+ * One change as the keys see it: a patch is its sha256 (so keys of builds
+ * without reverts are what they always were), a file revert is
+ * `revert:<sha256>`, a commit revert `revert:<hash>:<sha256 of its diff>`.
+ * The list keeps the order the changes were applied in.
+ */
+export function patchIdentity(p: PatchIdentity): string {
+  if (!p.reverted) return p.sha256;
+  return p.commit ? `revert:${p.commit}:${p.sha256}` : `revert:${p.sha256}`;
+}
+
+/** The build identity: commit, final .config, patch and revert contents in order, compiler. */
 export function buildKey(k: KeyInputs): string {
-  return sha256(JSON.stringify([RECIPE_VERSION, k.commit, sha256(k.configText), k.patches.map((p) => p.sha256), k.compiler])).slice(0, 24);
+  return sha256(JSON.stringify([RECIPE_VERSION, k.commit, sha256(k.configText), k.patches.map(patchIdentity), k.compiler])).slice(0, 24);
 }
 
 /** What was asked for, before any make: answers repeat builds in milliseconds. */
-export function inputKey(k: { commit: string; fragmentsText: string; patches: { sha256: string }[]; compiler: string }): string {
-  return sha256(JSON.stringify([RECIPE_VERSION, k.commit, sha256(k.fragmentsText), k.patches.map((p) => p.sha256), k.compiler])).slice(0, 24);
+export function inputKey(k: { commit: string; fragmentsText: string; patches: PatchIdentity[]; compiler: string }): string {
+  return sha256(JSON.stringify([RECIPE_VERSION, k.commit, sha256(k.fragmentsText), k.patches.map(patchIdentity), k.compiler])).slice(0, 24);
 }
 
 export const buildsDir = (cacheDir: string) => join(cacheDir, 'builds');

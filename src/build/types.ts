@@ -5,6 +5,7 @@ export interface BuildOptions {
   profile?: string;            // kconfigs/profiles/<name>, default "default"
   configs?: string[];          // extra fragment files or single CONFIG_X=y items
   patches?: string[];          // patch files (mbox or diff), applied in order
+  reverts?: string[];          // patch files applied in reverse, or commits of the tree to `git revert`; applied first, in order
   jobs?: number;               // make -j, default: cores
   cacheDir?: string;           // default cacheRoot()
   progress?: (p: BuildProgress) => void;
@@ -31,7 +32,23 @@ export interface BuildResult {
   vmlinux: string;
   tree: string;                // the git repo that was built
   commit: string;
-  patches: { file: string; sha256: string }[];
+  patches: PatchRecord[];      // reverts first, then profile and user patches, in the order applied
   kernelRelease: string;       // e.g. 6.12.117
   log: string;                 // full build log path
+}
+
+/**
+ * One patch or revert a build applied, as build meta, run.json and loop.json
+ * record it. A plain patch is just { file, sha256 } (as before reverts
+ * existed). `reverted` marks `--revert`: the file applied in reverse, or,
+ * with `commit`, `git revert --no-commit <commit>` (then `file` keeps the
+ * diff the commit made, in the build dir, and `sha256` is of that diff).
+ */
+export interface PatchRecord {
+  file: string;
+  sha256: string;
+  reverted?: true;
+  commit?: string;             // full hash of the reverted commit
+  subject?: string;            // its subject line
+  offsets?: string[];          // "f.c: Hunk #1 succeeded at 14 (offset 2 lines)": applied, but not where the patch said
 }

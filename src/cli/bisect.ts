@@ -69,7 +69,7 @@ const cmd: CommandModule = {
         if (args.kernel || args.commit) throw usageError('bisect picks the commits itself: drop --kernel/--commit');
         const ro = toRunOptions({ ...args, signature: undefined, title: undefined });
         const config: RealEnvConfig = {
-          build: { profile: ro.build?.profile, configs: ro.build?.configs, patches: ro.build?.patches, jobs: ro.build?.jobs },
+          build: { profile: ro.build?.profile, configs: ro.build?.configs, patches: ro.build?.patches, reverts: ro.build?.reverts, jobs: ro.build?.jobs },
           run: {
             cpus: ro.cpus,
             memoryMb: ro.memoryMb,
@@ -84,6 +84,7 @@ const cmd: CommandModule = {
             traceEvents: ro.traceEvents,
             traceBufferKb: ro.traceBufferKb,
             backend: ro.backend,
+            scenario: ro.scenario,
           },
         };
         report = await startBisect(

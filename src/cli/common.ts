@@ -10,10 +10,16 @@ export function buildOptions<T>(y: Argv<T>) {
     .option('profile', { type: 'string', default: 'default', describe: 'kconfig profile from kconfigs/profiles/' })
     .option('config', { type: 'string', array: true, default: [] as string[], describe: 'extra fragment file or CONFIG_X=y item (repeatable)' })
     .option('patch', { type: 'string', array: true, default: [] as string[], describe: 'patch to apply, mbox or diff (repeatable)' })
+    .option('revert', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'undo a change (repeatable): a patch FILE is applied in reverse (git apply -R), anything else is a COMMIT of the tree to git revert --no-commit. Reverts apply first, in the order given, then the profile\'s patches and --patch',
+    })
     .option('jobs', { type: 'number', describe: 'make -j (default: number of cores)' });
 }
 
-export function toBuildOptions(a: { tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; jobs?: number }): BuildOptions {
+export function toBuildOptions(a: { tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; revert?: string[]; jobs?: number }): BuildOptions {
   if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || a.jobs < 1)) throw usageError(`--jobs ${a.jobs}: give a positive integer`);
   return {
     tree: a.tree ?? null,
@@ -21,6 +27,7 @@ export function toBuildOptions(a: { tree?: string; commit?: string; profile?: st
     profile: a.profile ?? 'default',
     configs: a.config ?? [],
     patches: a.patch ?? [],
+    reverts: (a.revert ?? []).map(String),
     jobs: a.jobs,
   };
 }

@@ -13,7 +13,7 @@ import { pct } from '../loop/summary.ts';
 import type { RunOptions, SelfTest } from '../run/options.ts';
 
 interface Args {
-  tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; jobs?: number;
+  tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; revert?: string[]; jobs?: number;
   kernel?: string; append?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
   signature?: string; title?: string; 'self-test'?: SelfTest; results?: string; dir?: string;
   count?: number; until?: string; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
@@ -44,7 +44,7 @@ const cmd: CommandModule = {
   handler: async (argv) => {
     const a = argv as unknown as Args;
     if (a.count === undefined && a.until === undefined) throw usageError('say how long to loop: --count N or --until DURATION (e.g. --until 8h)');
-    if (a.kernel && (a.patch?.length || a.config?.length)) throw usageError('--patch and --config need a build; drop them or drop --kernel');
+    if (a.kernel && (a.patch?.length || a.revert?.length || a.config?.length)) throw usageError('--patch, --revert and --config need a build; drop them or drop --kernel');
     const results = resolve(a.results ?? resultsRoot());
     const { build: b, ...rest } = toRunOptions(a as unknown as Parameters<typeof toRunOptions>[0]);
     const run: Partial<RunOptions> = { ...rest, resultsDir: results };

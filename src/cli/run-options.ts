@@ -2,10 +2,11 @@ import type { Argv } from 'yargs';
 import type { RunOptions } from '../run/options.ts';
 import { buildOptions, toBuildOptions } from './common.ts';
 import { usageError } from '../util/errors.ts';
+import { scenarioOption, scenarioOf } from './scenario.ts';
 
 /** Options of `krepro run`, shared by loop and bisect. */
 export function runOptions<T>(y: Argv<T>) {
-  return buildOptions(y)
+  return scenarioOption(buildOptions(y))
     .option('kernel', { type: 'string', describe: 'boot this bzImage instead of building' })
     .option('cpus', { type: 'number', default: 4, describe: 'vCPUs (-smp)' })
     .option('memory', { type: 'number', default: 1024, describe: 'guest memory in MB' })
@@ -31,8 +32,8 @@ type RunArgs = Record<string, unknown> & { kernel?: string; cpus: number; memory
 export function toRunOptions(a: RunArgs): Partial<RunOptions> {
   if (a.signature && a.title) throw usageError('give --signature or --title, not both');
   const b = toBuildOptions(a as Parameters<typeof toBuildOptions>[0]);
-  const wantsBuild = a.tree || a.commit || (a.patch as string[] | undefined)?.length || (a.config as string[] | undefined)?.length || (a.profile && a.profile !== 'default');
-  if (a.kernel && wantsBuild) throw usageError('--kernel boots a given bzImage: drop --tree/--commit/--patch/--config/--profile, or drop --kernel');
+  const wantsBuild = a.tree || a.commit || (a.patch as string[] | undefined)?.length || (a.revert as string[] | undefined)?.length || (a.config as string[] | undefined)?.length || (a.profile && a.profile !== 'default');
+  if (a.kernel && wantsBuild) throw usageError('--kernel boots a given bzImage: drop --tree/--commit/--patch/--revert/--config/--profile, or drop --kernel');
   const traceEvents = a.trace?.flatMap((t) => t.split(',')).filter(Boolean);
   return {
     build: a.kernel ? undefined : b,
@@ -53,6 +54,7 @@ export function toRunOptions(a: RunArgs): Partial<RunOptions> {
     traceBufferKb: a['trace-buffer'],
     resultsDir: a.results,
     backend: a.backend,
+    scenario: scenarioOf(a),
   };
 }
 

@@ -73,11 +73,25 @@ async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: bo
   const configText = build ? await readFile(build.config, 'utf8').catch(() => null) : null;
   const runDir = join(o.resultsDir, '<run-id>');
   const plan = await planRun(o, { bzImage, configText }, join(cacheRoot(), 'initramfs', '<initramfs>.cpio.gz'), runDir, '<tmp>', null);
+  if (!json) process.stdout.write(planHeader(o, build?.key ?? null));
   if (json) {
     process.stdout.write(JSON.stringify({ commands: [plan.argv], append: plan.append, accel: plan.accel }) + '\n');
   } else {
     process.stdout.write(`# kernel command line\n${plan.append}\n# ${o.backend === 'vng' ? 'vng' : 'QEMU'}\n${plan.argv.map(shellQuote).join(' ')}\n`);
   }
+}
+
+/** What --dry-run says before the command lines: the scenario, and what would be built. */
+function planHeader(o: ReturnType<typeof resolveRunOptions>, cachedKey: string | null): string {
+  const head: string[] = [];
+  if (o.scenario) head.push(`# scenario ${o.scenario.name}${o.scenario.description ? `: ${o.scenario.description}` : ''}`, `#   ${o.scenario.file} (sha256 ${o.scenario.sha256.slice(0, 16)})`);
+  const b = o.build;
+  if (b) {
+    head.push(`# build: tree ${b.tree ?? '(default 6.12)'}, commit ${b.commit ?? 'HEAD'}, profile ${b.profile ?? 'default'}${b.configs?.length ? `, config ${b.configs.join(' ')}` : ''}, ${cachedKey ? `cached as ${cachedKey}` : 'not in the build cache yet'}`);
+    for (const r of b.reverts ?? []) head.push(`#   revert ${r}`);
+    for (const p of b.patches ?? []) head.push(`#   patch  ${p}`);
+  }
+  return head.map((l) => l + '\n').join('');
 }
 
 export function shellQuote(s: string): string {

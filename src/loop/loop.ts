@@ -117,6 +117,7 @@ export async function runLoop(o: LoopOptions, deps?: LoopDeps): Promise<{ dir: s
     configKey: configKey(config),
     plan: { count, untilSec, stopOnFirst: !!o.stopOnFirst },
     shard,
+    ...(o.run.scenario ? { scenario: o.run.scenario } : {}),
     runs: [],
     stats: loopStats([]),
   };

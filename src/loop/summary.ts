@@ -2,6 +2,7 @@ import type { RunRecord, Verdict } from '../run/types.ts';
 import type { LoopConfig, LoopStats, RunSummary } from './types.ts';
 import { histogram, kaplanMeier, wilson } from './stats.ts';
 import { sha256 } from '../util/fs.ts';
+import { patchIdentity } from '../build/cache.ts';
 
 const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'boot-failed', 'skip', 'infra-error', 'interrupted'];
 
@@ -92,7 +93,7 @@ export function configKey(c: LoopConfig): string {
     kernel: c.kernel,
     profile: c.profile,
     configs: c.configs,
-    patches: c.patches.map((p) => p.sha256),
+    patches: c.patches.map(patchIdentity),
     cpus: c.cpus,
     memoryMb: c.memoryMb,
     durationSec: c.durationSec,

@@ -1,4 +1,5 @@
-import type { Verdict } from '../run/types.ts';
+import type { Verdict, ScenarioRef } from '../run/types.ts';
+import type { PatchRecord } from '../build/types.ts';
 
 /** What one run of a loop contributes to the loop's statistics. */
 export interface RunSummary {
@@ -42,7 +43,7 @@ export interface LoopConfig {
   kernelRelease: string | null;
   profile: string | null;
   configs: string[];
-  patches: { file: string; sha256: string }[];
+  patches: PatchRecord[];
   cpus: number | null;
   memoryMb: number | null;
   durationSec: number | null;
@@ -69,6 +70,7 @@ export interface LoopRecord {
   configKey: string;
   plan: { count: number | null; untilSec: number | null; stopOnFirst: boolean };
   shard: ShardSpec | null;
+  scenario?: ScenarioRef;     // --scenario the loop took its defaults from
   mergedFrom?: { id: string; shard: ShardSpec | null; runs: number }[];
   runs: RunSummary[];
   stats: LoopStats;

@@ -143,6 +143,16 @@ async function findings(p: Primary): Promise<Finding[]> {
   }));
 }
 
+/** "patch:   a.patch (sha256 ...)", "revert:  a.patch (...)" or "revert:  <commit> ("subject")", and any offsets. */
+function patchLines(pt: RunRecord['kernel']['patches'][number]): string[] {
+  const what = pt.commit
+    ? `revert:  commit ${pt.commit.slice(0, 12)}${pt.subject ? ` ("${pt.subject}")` : ''}`
+    : `${pt.reverted ? 'revert: ' : 'patch:  '} ${basename(pt.file)} (sha256 ${pt.sha256.slice(0, 16)}${pt.reverted ? ', applied in reverse' : ''})`;
+  const out = hardWrap(what);
+  if (pt.offsets?.length) out.push(...wrapWords(`  applied with offsets: ${pt.offsets.join('; ')}`, WIDTH, '    '));
+  return out;
+}
+
 function runLine(rec: RunRecord): string[] {
   const q = rec.qemu;
   const lines = [
@@ -259,7 +269,8 @@ export async function buildReport(dir: string, opts: ReportOptions = {}): Promis
     `commit:  ${commit ?? 'unknown'}`,
   ];
   if (rec?.kernel?.tree) kernel.push(...hardWrap(`tree:    ${rec.kernel.tree}`));
-  for (const pt of rec?.kernel?.patches ?? []) kernel.push(...hardWrap(`patch:   ${basename(pt.file)} (sha256 ${pt.sha256.slice(0, 16)})`));
+  for (const pt of rec?.kernel?.patches ?? []) kernel.push(...patchLines(pt));
+  if (rec?.scenario) kernel.push(...hardWrap(`scenario: ${rec.scenario.name} (${basename(rec.scenario.file)}, sha256 ${rec.scenario.sha256.slice(0, 16)})`));
   out.push(...(await section('Kernel', kernel)));
   if (rec) out.push(...(await section('How it was run', runLine(rec))));
   out.push(...(await section('Reproduction', [

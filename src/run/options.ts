@@ -1,4 +1,5 @@
 import type { BuildOptions, BuildResult } from '../build/types.ts';
+import type { ScenarioRef } from './types.ts';
 
 export type SelfTest = 'soft-lockup' | 'rcu-stall' | 'hung-task' | 'silent-hang';
 
@@ -24,6 +25,7 @@ export interface RunOptions {
   resultsDir: string;            // parent of the run dir
   runDir?: string;               // exact run dir (loops give one per run)
   backend: 'qemu' | 'vng';
+  scenario?: ScenarioRef | null; // recorded in run.json
   onLine?: (line: string) => void;  // console lines as they arrive
   signal?: AbortSignal;
 }

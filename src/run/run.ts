@@ -171,6 +171,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     durationSec: o.durationSec,
     files: [],
     error: 'run did not finish (killed, or still running)',
+    ...(o.scenario ? { scenario: o.scenario } : {}),
   };
   // Written first, so a run killed at any point is clearly marked.
   await writeJsonAtomic(join(runDir, 'run.json'), rec);
@@ -207,7 +208,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     rec.kernel = { tree: build.tree, commit: build.commit, buildKey: build.key, patches: build.patches, bzImage: build.bzImage, version: build.kernelRelease };
     configText = await readFile(build.config, 'utf8').catch(() => null);
     if (configText !== null) await writeFile(join(runDir, 'config'), configText);
-    for (const p of build.patches) await copyFile(p.file, join(runDir, `patch-${basename(p.file)}`)).catch(() => {});
+    for (const p of build.patches) await copyFile(p.file, join(runDir, `${p.reverted ? 'revert' : 'patch'}-${basename(p.file)}`)).catch(() => {});
   } else {
     const k = resolve(o.kernel!);
     if (!(await exists(k))) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);

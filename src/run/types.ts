@@ -1,4 +1,5 @@
 import type { CrashReport } from '../console/types.ts';
+import type { PatchRecord } from '../build/types.ts';
 
 export type Verdict =
   | 'reproduced'
@@ -13,7 +14,7 @@ export interface KernelIdentity {
   tree: string | null;      // path of the user's tree, null for a given bzImage
   commit: string | null;
   buildKey: string | null;
-  patches: { file: string; sha256: string }[];
+  patches: PatchRecord[];   // reverts (reverted: true) first, then patches, as applied
   bzImage: string;
   version?: string;         // "6.12.117" when known
 }
@@ -68,4 +69,13 @@ export interface RunRecord {
   error?: string;              // infra-error / skip reason
   analysis?: import('../trace/analyze.ts').TraceSummary | null; // mmcid trace findings when trace.txt has mmcid events
   files: string[];             // artifacts beside run.json
+  scenario?: ScenarioRef;      // the --scenario whose defaults this run used
+}
+
+/** Which scenario file a run took its defaults from (`--scenario`). */
+export interface ScenarioRef {
+  name: string;                // "v6.19-vfork-stall", or the path given
+  file: string;                // absolute path of the .json
+  sha256: string;              // of its bytes
+  description?: string;
 }
