@@ -11,8 +11,20 @@
  * per connection (like `socat VSOCK-LISTEN:1024,fork EXEC:...`) and a client
  * thread connects to it over vsock loopback (CID 1) in a loop.
  *
+ * Two modes drive the mm's user count across the CPU count:
+ *   --mode wave   (default) the triangle wave above, in this one process.
+ *   --mode cells  each of --cells workers forks, again and again, a fresh
+ *                 process (a "cell") that starts --cell-threads threads; each
+ *                 thread vfork()s a child that busy-waits --linger-us before it
+ *                 execs. A fresh mm starts in per-task CID mode and crosses
+ *                 the CPU count while vfork children are alive, so every cell
+ *                 gives the task-to-CPU fixup walk a chance to miss one (the
+ *                 wave crosses once per run: the listener and client threads
+ *                 keep the main mm's users above the switch-back threshold).
+ *                 --pressure N adds N busy threads to the main process.
+ *
  * Output (stdout, one line each, written with a single write()):
- *   krepro-hb t=<sec> spawns=<n> forks=<n> vforks=<n> threads=<n> accepts=<n> connects=<n>
+ *   krepro-hb t=<sec> spawns=<n> forks=<n> vforks=<n> threads=<n> accepts=<n> connects=<n> cells=<n>
  *   krepro-err kind=<kind> errno=<n> msg=<text>      (first few per kind)
  *   krepro-done rc=<n> t=<sec> spawns=... connects=<n> errors=<n> <kind>_errors=<n>...
  * Errors are counted, never fatal.
@@ -31,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,8 +62,20 @@ static const char *const kind_name[K_NKINDS] = {
 	"spawn", "fork", "vfork", "thread", "listen", "accept", "connect",
 };
 
-static atomic_ulong n_spawns, n_forks, n_vforks, n_threads, n_accepts, n_connects;
-static atomic_ulong n_errors[K_NKINDS];
+/* Counters live in a shared mapping so cells (forked processes) add to them. */
+struct counters {
+	atomic_ulong spawns, forks, vforks, threads, accepts, connects, cells;
+	atomic_ulong errors[K_NKINDS];
+};
+static struct counters *C;
+#define n_spawns (C->spawns)
+#define n_forks (C->forks)
+#define n_vforks (C->vforks)
+#define n_threads (C->threads)
+#define n_accepts (C->accepts)
+#define n_connects (C->connects)
+#define n_cells (C->cells)
+#define n_errors (C->errors)
 static atomic_int stop_flag;
 static atomic_int wave_target;
 
@@ -206,6 +231,89 @@ static void *worker_main(void *arg)
 	}
 	atomic_store(&w->running, 0);
 	return NULL;
+}
+
+/* ---- cells ---------------------------------------------------------------- */
+
+static long cell_threads = 6, linger_us = 2000, n_cell_workers, n_pressure;
+
+static void busy_us(long us)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+}
+
+/* A cell thread: one vfork child that stays on the CPU a while before exec. */
+static void *cell_thread(void *arg)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		/* Only locals and syscalls here: the child runs on our stack. */
+		busy_us(linger_us);
+		execve(exe_path, child_argv, environ);
+		_exit(127);
+	}
+	if (pid < 0) {
+		count_error(K_VFORK, errno);
+		return arg;
+	}
+	atomic_fetch_add(&n_vforks, 1);
+	reap(pid, K_VFORK);
+	return arg;
+}
+
+/* The cell: a fresh mm that goes from 1 to 1 + 2 x cell_threads users. */
+static int run_cell(void)
+{
+	pthread_t t[64];
+	int n = 0;
+
+	for (long i = 0; i < cell_threads; i++) {
+		int err = pthread_create(&t[n], &small_stack, cell_thread, NULL);
+
+		if (err) {
+			count_error(K_THREAD, err);
+			continue;
+		}
+		atomic_fetch_add(&n_threads, 1);
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	return 0;
+}
+
+static void *cell_worker(void *arg)
+{
+	while (!atomic_load(&stop_flag)) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(run_cell());
+		if (pid < 0) {
+			count_error(K_FORK, errno);
+			sleep_ms(10);
+			continue;
+		}
+		atomic_fetch_add(&n_forks, 1);
+		reap(pid, K_FORK);
+		atomic_fetch_add(&n_cells, 1);
+	}
+	return arg;
+}
+
+static void *pressure_main(void *arg)
+{
+	volatile unsigned long spin = 0;
+
+	while (!atomic_load(&stop_flag))
+		spin++;
+	return arg;
 }
 
 /* Start workers below the wave target, join the ones that left. */
@@ -409,15 +517,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: workload [--duration SEC] [--threads N] [--port P] [--no-vsock]\n"
-		"                [--exec PATH] [--summary FILE]\n"
+		"                [--mode wave|cells] [--cells N] [--cell-threads N]\n"
+		"                [--linger-us US] [--pressure N] [--exec PATH] [--summary FILE]\n"
 		"       workload --child | --conn\n");
 }
 
 static void counters(char *buf, size_t len)
 {
-	snprintf(buf, len, "spawns=%lu forks=%lu vforks=%lu threads=%lu accepts=%lu connects=%lu",
+	snprintf(buf, len, "spawns=%lu forks=%lu vforks=%lu threads=%lu accepts=%lu connects=%lu cells=%lu",
 		 atomic_load(&n_spawns), atomic_load(&n_forks), atomic_load(&n_vforks),
-		 atomic_load(&n_threads), atomic_load(&n_accepts), atomic_load(&n_connects));
+		 atomic_load(&n_threads), atomic_load(&n_accepts), atomic_load(&n_connects),
+		 atomic_load(&n_cells));
 }
 
 static long parse_num(const char *opt, const char *s, long min, long max)
@@ -438,7 +548,9 @@ static long parse_num(const char *opt, const char *s, long min, long max)
 int main(int argc, char **argv)
 {
 	long duration = 60, threads = 0;
-	int use_vsock = 1;
+	int use_vsock = 1, cells_mode = 0;
+	pthread_t cellw[MAX_WORKERS], press[MAX_WORKERS];
+	int n_cellw = 0, n_press = 0;
 	const char *summary = NULL;
 	pthread_t listener, client;
 	int have_listener = 0, have_client = 0;
@@ -455,6 +567,12 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--conn") == 0)
 		return conn_child();
 
+	C = mmap(NULL, sizeof(*C), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (C == MAP_FAILED) {
+		perror("workload: mmap");
+		return 2;
+	}
+
 	exe_path[0] = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -466,6 +584,22 @@ int main(int argc, char **argv)
 			threads = parse_num(a, v, 1, MAX_WORKERS), i++;
 		} else if (!strcmp(a, "--port")) {
 			vsock_port = (int)parse_num(a, v, 1, 0x7fffffff), i++;
+		} else if (!strcmp(a, "--mode") && v) {
+			if (!strcmp(v, "cells"))
+				cells_mode = 1;
+			else if (strcmp(v, "wave")) {
+				fprintf(stderr, "workload: bad value for --mode: %s (want wave or cells)\n", v);
+				return 2;
+			}
+			i++;
+		} else if (!strcmp(a, "--cells")) {
+			n_cell_workers = parse_num(a, v, 1, MAX_WORKERS), i++;
+		} else if (!strcmp(a, "--cell-threads")) {
+			cell_threads = parse_num(a, v, 1, 64), i++;
+		} else if (!strcmp(a, "--linger-us")) {
+			linger_us = parse_num(a, v, 0, 1000000), i++;
+		} else if (!strcmp(a, "--pressure")) {
+			n_pressure = parse_num(a, v, 0, MAX_WORKERS), i++;
 		} else if (!strcmp(a, "--no-vsock")) {
 			use_vsock = 0;
 		} else if (!strcmp(a, "--exec") && v) {
@@ -501,14 +635,37 @@ int main(int argc, char **argv)
 		if (threads > MAX_WORKERS)
 			threads = MAX_WORKERS;
 	}
+	if (n_cell_workers <= 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n_cell_workers = cpus > 0 ? cpus : 1;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	pthread_attr_init(&small_stack);
 	pthread_attr_setstacksize(&small_stack, 256 * 1024);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	out("krepro-workload: start duration=%ld threads=%ld cpus=%ld port=%d vsock=%d exec=%s",
-	    duration, threads, sysconf(_SC_NPROCESSORS_ONLN), vsock_port, use_vsock, exe_path);
+	out("krepro-workload: start duration=%ld mode=%s threads=%ld cells=%ld cell-threads=%ld linger-us=%ld pressure=%ld cpus=%ld port=%d vsock=%d exec=%s",
+	    duration, cells_mode ? "cells" : "wave", cells_mode ? 0 : threads,
+	    cells_mode ? n_cell_workers : 0, cell_threads, linger_us, n_pressure,
+	    sysconf(_SC_NPROCESSORS_ONLN), vsock_port, use_vsock, exe_path);
+
+	for (long i = 0; i < n_pressure; i++) {
+		if (pthread_create(&press[n_press], &small_stack, pressure_main, NULL) == 0)
+			n_press++;
+	}
+	if (cells_mode) {
+		for (long i = 0; i < n_cell_workers; i++) {
+			int err = pthread_create(&cellw[n_cellw], &small_stack, cell_worker, NULL);
+
+			if (err)
+				count_error(K_THREAD, err);
+			else
+				n_cellw++;
+		}
+		threads = 0;	/* no wave */
+	}
 
 	if (use_vsock) {
 		int err = pthread_create(&listener, &small_stack, listener_main, NULL);
@@ -540,6 +697,10 @@ int main(int argc, char **argv)
 		}
 		if (t >= (double)duration)
 			break;
+		if (cells_mode) {
+			sleep_ms(WAVE_STEP_MS);
+			continue;
+		}
 		adjust_workers((int)threads);
 		sleep_ms(WAVE_STEP_MS);
 		target = atomic_load(&wave_target) + dir;
@@ -554,6 +715,10 @@ int main(int argc, char **argv)
 	}
 
 	atomic_store(&stop_flag, 1);
+	for (int i = 0; i < n_cellw; i++)
+		pthread_join(cellw[i], NULL);
+	for (int i = 0; i < n_press; i++)
+		pthread_join(press[i], NULL);
 	for (int i = 0; i < threads; i++) {
 		if (workers[i].joinable)
 			pthread_join(workers[i].tid, NULL);

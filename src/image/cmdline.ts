@@ -14,6 +14,57 @@ export interface GuestParams {
   selfTest?: SelfTest | null;        // load test_lockup instead of running the workload
   traceEvents?: string[] | null;     // set_event syntax: "mmcid:*", "sched:sched_switch"
   traceBufferKb?: number | null;
+  workload?: WorkloadSpec | null;    // the workload's mode and knobs (krepro.workload=)
+}
+
+/**
+ * The workload's mode and knobs, `--workload mode=cells,cells=4,cell-threads=6,linger-us=2000,pressure=0`
+ * (see guest/workload.c). wave: today's triangle wave of threads in one
+ * process; cells: fresh multi-threaded processes whose threads each keep a
+ * vfork child alive while the new mm crosses the CPU count.
+ */
+export interface WorkloadSpec {
+  mode: 'wave' | 'cells';
+  cells?: number;          // concurrent cell-forking workers (default: online CPUs)
+  cellThreads?: number;    // threads per cell, each with one vfork child (default 6)
+  lingerUs?: number;       // how long a vfork child busy-waits before exec (default 2000)
+  pressure?: number;       // busy threads in the main process (default 0)
+}
+
+const WORKLOAD_KEYS: Record<string, { key: keyof WorkloadSpec; min: number; max: number }> = {
+  cells: { key: 'cells', min: 1, max: 1024 },
+  'cell-threads': { key: 'cellThreads', min: 1, max: 64 },
+  'linger-us': { key: 'lingerUs', min: 0, max: 1_000_000 },
+  pressure: { key: 'pressure', min: 0, max: 1024 },
+};
+
+export function parseWorkloadSpec(text: string): WorkloadSpec {
+  const spec: WorkloadSpec = { mode: 'wave' };
+  const what = `--workload ${JSON.stringify(text)}`;
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([a-z-]+)=(.*)$/.exec(item);
+    if (!m) throw usageError(`${what}: write key=value items separated by commas, e.g. mode=cells,cell-threads=6`);
+    const [, k, v] = m;
+    if (k === 'mode') {
+      if (v !== 'wave' && v !== 'cells') throw usageError(`${what}: mode is wave or cells, got ${JSON.stringify(v)}`);
+      spec.mode = v;
+      continue;
+    }
+    const d = WORKLOAD_KEYS[k];
+    if (!d) throw usageError(`${what}: unknown key ${k}; keys are mode, ${Object.keys(WORKLOAD_KEYS).join(', ')}`);
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < d.min || n > d.max) throw usageError(`${what}: ${k} must be an integer ${d.min}..${d.max}, got ${JSON.stringify(v)}`);
+    (spec[d.key] as number) = n;
+  }
+  if (spec.mode === 'wave' && Object.keys(spec).length > 1) throw usageError(`${what}: cells, cell-threads, linger-us and pressure need mode=cells`);
+  return spec;
+}
+
+/** The canonical text of a spec (the guest's krepro.workload= value and run.json's). */
+export function workloadSpecText(s: WorkloadSpec): string {
+  const items = [`mode=${s.mode}`];
+  for (const [name, d] of Object.entries(WORKLOAD_KEYS)) if (s[d.key] != null) items.push(`${name}=${s[d.key]}`);
+  return items.join(',');
 }
 
 export const SELF_TESTS: readonly SelfTest[] = ['soft-lockup', 'rcu-stall', 'hung-task', 'silent-hang'];
@@ -45,6 +96,7 @@ export function guestCmdline(p: GuestParams): string[] {
     }
   }
   if (events.length) out.push(`krepro.trace=${events.join(',')}`);
+  if (p.workload && (p.workload.mode !== 'wave' || Object.keys(p.workload).length > 1)) out.push(`krepro.workload=${workloadSpecText(p.workload)}`);
   if (p.traceBufferKb != null) out.push(`krepro.tracebuf=${positiveInt('trace buffer size (KB)', p.traceBufferKb, 4 * 1024 * 1024)}`);
   return out;
 }

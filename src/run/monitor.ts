@@ -28,7 +28,7 @@ export interface MonitorState {
 }
 
 /** The workload's counters, as the heartbeat and done lines carry them. */
-const COUNTER_KEYS = new Set(['t', 'rc', 'spawns', 'forks', 'vforks', 'threads', 'accepts', 'connects', 'errors']);
+const COUNTER_KEYS = new Set(['t', 'rc', 'spawns', 'forks', 'vforks', 'threads', 'accepts', 'connects', 'cells', 'errors']);
 
 /**
  * A kernel line that cut into ours: guest output and printk share the
