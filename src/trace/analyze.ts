@@ -2,8 +2,9 @@
  * Replay mmcid trace events per mm (users, each task's CID, each CPU's CID,
  * which CID bits are taken, fixup walks) and report what breaks the rules:
  *
- * - fixup-missed-task: a task that is an active user of the mm when a fixup
- *   walk starts (not the walker) and is never visited by that walk;
+ * - fixup-missed-task: a task that is an active user of the mm holding a
+ *   task-owned CID when a fixup walk starts (not the walker) and is never
+ *   visited by that walk, whatever it does afterwards;
  * - cid-duplicate: one CID taken twice without a release, or held by two
  *   tasks (or two CPUs) at once, for longer than cross-CPU clock skew;
  * - cid-leak: a CID bit still taken at the end when its last owner dropped
@@ -47,6 +48,8 @@ export interface MmExercise {
   crossDownWithVfork: number;
   vforkChildren: number;  // tasks that left the mm by exec while others still used it
   fixupWalks: number;     // v6.19+ only
+  walksWithVfork: number; // walks that started while a vfork child of the mm was an active user
+  walksMissed: number;    // walks that missed at least one task (fixup-missed-task)
 }
 
 export interface ExerciseTotals {
@@ -59,6 +62,8 @@ export interface ExerciseTotals {
   crossDownWithVfork: number;
   vforkChildren: number;
   fixupWalks: number;
+  walksWithVfork: number;
+  walksMissed: number;
 }
 
 export interface TraceAnalysis {
@@ -95,10 +100,11 @@ interface Walk {
   walker: number;
   start: TraceLine;
   startLive: Map<number, TraceLine>;
+  /** What each of those tasks held when the walk started. */
+  startCids: Map<number, { raw: number; line: TraceLine }>;
   usersAtStart: number | null;
   visited: number[];
   visitedSet: Set<number>;
-  leftDuring: Set<number>;
   lines: TraceLine[];
 }
 
@@ -254,7 +260,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     slots: new Map(), walks: new Map(), exhausted: new Map(), lastPut: new Map(), pendingDup: [], reported: new Set(), childCid: new Map(), anomalies: 0,
     stats: {
       mm, firstTime: line.time, tasks: 0, maxUsers: 0, crossUp: 0, crossDown: 0, crossUpWithVfork: 0,
-      crossDownWithVfork: 0, vforkChildren: vforkOf.get(mm)?.size ?? 0, fixupWalks: 0,
+      crossDownWithVfork: 0, vforkChildren: vforkOf.get(mm)?.size ?? 0, fixupWalks: 0, walksWithVfork: 0, walksMissed: 0,
     },
   });
 
@@ -385,13 +391,26 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     if (line.time - x.line.time > EXHAUSTED_SECONDS) reportExhausted(m, x, line);
   };
 
+  /**
+   * Judge a walk when it ends. Every task that was an active user holding a
+   * task-owned CID when the walk started must have been visited. Nothing
+   * that happens after the walk excuses a miss: the walker holds
+   * mm->mm_cid.mutex for the whole walk, and a task can only leave the users
+   * (sched_mm_cid_exit(), which exec and exit both go through) under that
+   * mutex, so a user_del stamped inside the walk's span cannot have happened
+   * during it; it ends the walk (see usersEvent).
+   */
   const closeWalk = (m: Mm, w: Walk) => {
     m.walks.delete(w.walker);
     walkersOpen.get(w.walker)?.delete(m);
+    let missed = false;
     for (const [pid, addLine] of w.startLive) {
-      if (pid === w.walker || w.visitedSet.has(pid) || w.leftDuring.has(pid)) continue;
-      const held = cidOfTask(m, pid);
+      if (pid === w.walker || w.visitedSet.has(pid)) continue;
+      const held = w.startCids.get(pid) ?? null;
       const v = held ? dc(held.raw) : null;
+      // Only a task-owned CID needs the walk: an unset one (a task still in fork) has nothing to hand over.
+      if (!v || v.unset || v.onCpu || v.transit || v.cid === null) continue;
+      missed = true;
       const pc = pidCpu.get(pid);
       const running = pc && cpuCurr.get(pc.cpu)?.pid === pid ? pc : null;
       const visitedList = w.visited.join(', ');
@@ -407,6 +426,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       }, [addLine, held?.line, m.slots.get(v?.cid ?? -1)?.get, running?.line,
         running ? m.cpuVal.get(running.cpu)?.line : null, ...w.lines]);
     }
+    if (missed) m.stats.walksMissed++;
   };
 
   const walkersOpen = new Map<number, Set<Mm>>();   // walker pid -> mms it has an open walk in
@@ -501,7 +521,6 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     m.users = e.users;
     lastUsersLine.set(m, e.line);
     if (e.users > m.stats.maxUsers) m.stats.maxUsers = e.users;
-    for (const w of m.walks.values()) if (e.kind === 'user_del') w.leftDuring.add(e.pid);
   };
   const lastUsersLine = new WeakMap<Mm, TraceLine>();
 
@@ -537,6 +556,8 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     switch (e.kind) {
       case 'user_add': {
         closeWalksBy(line.pid);
+        // Users change only under mm_cid.mutex, which a walker holds: any walk in this mm is over.
+        for (const w of [...m.walks.values()]) closeWalk(m, w);
         if (m.dead || (e.users === 1 && (m.users !== null || m.slots.size > 0))) {
           finish(m);
           mms.set(e.mm, (m = newMm(e.mm, line)));
@@ -547,6 +568,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       }
       case 'user_del': {
         closeWalksBy(line.pid);
+        for (const w of [...m.walks.values()]) closeWalk(m, w);
         usersEvent(m, e);
         dropHolder(m, `task:${e.pid}`, line);
         if (e.users === 0) m.dead = true;
@@ -631,10 +653,17 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         if (!w) {
           const startLive = new Map(m.live);
           startLive.delete(line.pid);
+          const startCids = new Map<number, { raw: number; line: TraceLine }>();
+          for (const pid of startLive.keys()) {
+            const held = cidOfTask(m, pid);
+            if (held) startCids.set(pid, held);
+          }
           w = {
-            walker: line.pid, start: line, startLive, usersAtStart: m.users, visited: [], visitedSet: new Set(),
-            leftDuring: new Set(), lines: [],
+            walker: line.pid, start: line, startLive, startCids, usersAtStart: m.users, visited: [], visitedSet: new Set(),
+            lines: [],
           };
+          const vf = vforkOf.get(m.mm);
+          if (vf && [...startLive.keys()].some((p) => vf.has(p))) m.stats.walksWithVfork++;
           m.walks.set(line.pid, w);
           let open = walkersOpen.get(line.pid);
           if (!open) walkersOpen.set(line.pid, (open = new Set()));
@@ -656,7 +685,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   const keep = finished.filter((m) => m.stats.maxUsers >= 2 || m.anomalies > 0);
   const totals: ExerciseTotals = {
     mms: finished.length, sharedMms: 0, maxUsers: 0, crossUp: 0, crossDown: 0, crossUpWithVfork: 0,
-    crossDownWithVfork: 0, vforkChildren: 0, fixupWalks: 0,
+    crossDownWithVfork: 0, vforkChildren: 0, fixupWalks: 0, walksWithVfork: 0, walksMissed: 0,
   };
   for (const m of finished) {
     const s = m.stats;
@@ -667,6 +696,8 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     totals.crossUpWithVfork += s.crossUpWithVfork;
     totals.crossDownWithVfork += s.crossDownWithVfork;
     totals.fixupWalks += s.fixupWalks;
+    totals.walksWithVfork += s.walksWithVfork;
+    totals.walksMissed += s.walksMissed;
   }
   for (const s of vforkOf.values()) totals.vforkChildren += s.size;
   return {

@@ -95,20 +95,34 @@ describe('fixup-missed-task', () => {
       expect(formatAnalysis(r)).toMatch(/never pid 73/);
     });
   }
-  it('does not blame a task that left the mm during the walk', () => {
+  it('a user_del after the walk does not excuse the miss: removal needs the mutex the walker holds', () => {
     const w = new TraceWriter('tracefs');
-    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A).userAdd(1, 0, 3, 3, A);
-    w.fixup(1, 0, 2, 2, 2, A);
-    w.userDel(3, 1, 3, 2, A); // 3 exits concurrently on CPU 1
-    w.fixup(1, 0, 2, UNSET619, 1, A).putcid(1, 0, A, 2);
-    w.userAdd(1, 0, 4, 3, A);
-    expect(analyzeText(w.text()).anomalies).toEqual([]);
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
+    w.userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+    w.fixup(1, 0, 2, 1, 2, A).task(1, 0, 2, UNSET619, A).putcid(1, 0, A, 1);
+    // 3 execs on CPU 1 right after the walk (sched_mm_cid_exit: CID back, then user_del): still missed
+    w.task(3, 1, 3, UNSET619, A).putcid(3, 1, A, 2).userDel(3, 1, 3, 2, A);
+    const r = analyzeText(w.text());
+    expect(r.anomalies.map((a) => [a.kind, a.pid, a.cid, a.walker])).toEqual([['fixup-missed-task', 3, 2, 1]]);
+    expect(r.totals.walksMissed).toBe(1);
+  });
+  it('a task with no CID yet (still in fork) has nothing to hand over: not a miss', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
+    w.userAdd(1, 0, 3, 3, A); // the new task: active, CID unset
+    w.fixup(1, 0, 2, 1, 2, A).task(1, 0, 2, UNSET619, A).putcid(1, 0, A, 1);
+    w.userAdd(1, 0, 4, 4, A);
+    const r = analyzeText(w.text());
+    expect(r.anomalies).toEqual([]);
+    expect(r.totals).toMatchObject({ fixupWalks: 1, walksMissed: 0 });
   });
   it('two walkers, two walks, each judged on its own', () => {
     const w = new TraceWriter('console');
-    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A).userAdd(1, 0, 3, 3, A);
-    w.userAdd(10, 1, 10, 1, B).userAdd(10, 1, 11, 2, B).userAdd(10, 1, 12, 3, B);
-    w.fixup(1, 0, 2, 2, 2, A).fixup(10, 1, 11, 1, 2, B).fixup(1, 0, 3, 3, 1, A);
+    w.userAdd(1, 0, 1, 1, A).userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A).userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+    w.userAdd(10, 1, 10, 1, B).userAdd(10, 1, 11, 2, B).getcid(10, 1, B, 1).task(10, 1, 11, 1, B).userAdd(10, 1, 12, 3, B).getcid(10, 1, B, 2).task(10, 1, 12, 2, B);
+    w.fixup(1, 0, 2, 1, 2, A).fixup(10, 1, 11, 1, 2, B).fixup(1, 0, 3, 2, 1, A);
     w.userAdd(1, 0, 5, 4, A).userAdd(10, 1, 13, 4, B);
     const r = analyzeText(w.text());
     expect(r.anomalies.map((a) => [a.kind, a.mm, a.pid, a.walker])).toEqual([['fixup-missed-task', B, 12, 10]]);

@@ -33,6 +33,14 @@ describe('the seed message', () => {
     expect(human).toMatch(/visited pids 71, 72, 74, 71 but never pid 73/);
   });
 
+  it('still finds pid 73 when the line that follows in real life is added: the missed vfork child execs', () => {
+    // posix_spawn/vfork children always exec; the exec removes 73 from the users.
+    const more = text + '\n' + 'virtme-n-73 1d..1. 1116018us : mmcid_user_del: pid=73 users=4 mm=000000002b3f8459\n';
+    const r = analyzeText(more);
+    expect(r.anomalies.map((a) => [a.kind, a.pid, a.cid, a.walker])).toEqual([['fixup-missed-task', 73, 3, 1]]);
+    expect(r.totals.walksMissed).toBe(1);
+  });
+
   it('counts the crossing of 4 CPUs that started the walk', () => {
     const r = analyzeText(text, { cpus: 4 });
     expect(r.mms).toHaveLength(1);
