@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { findDebianTarball } from '../source/debian.ts';
 import { vngFact } from '../vm/vng.ts';
 import { envError } from '../util/errors.ts';
+import { probeKvm, type KvmProbe } from './kvm.ts';
 
 /**
  * Host facts for `krepro doctor` and for run.json. Each probe is cheap and
@@ -15,6 +16,7 @@ export interface Fact {
   value: string;
   hint?: string;      // what to do when !ok (or how it limits runs)
   required: boolean;
+  detail?: Record<string, unknown>; // structured form for doctor --json (kvm: the probe)
 }
 
 async function version(cmd: string, args: string[], pick = (s: string) => s.split('\n')[0]): Promise<string | null> {
@@ -27,13 +29,9 @@ async function version(cmd: string, args: string[], pick = (s: string) => s.spli
   }
 }
 
+/** Can a KVM guest start here? The probe in kvm.ts (CPU flags, /dev/kvm, a real QEMU start, cached per boot). */
 export async function kvmUsable(): Promise<boolean> {
-  try {
-    await access('/dev/kvm', constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return (await probeKvm()).usable;
 }
 
 export async function vhostVsockUsable(): Promise<boolean> {
@@ -55,12 +53,20 @@ export async function freeBytes(dir: string): Promise<number | null> {
   }
 }
 
-export async function collectFacts(cacheDir: string): Promise<Fact[]> {
+/** The kvm line of `krepro doctor`: what failed and the fix, or how the guest started. */
+export function kvmFact(p: KvmProbe): Fact {
+  const detail = { usable: p.usable, reason: p.reason, ...(p.hint && !p.usable ? { fix: p.hint } : {}), ...(p.ms !== undefined ? { qemuStartMs: p.ms } : {}) };
+  return p.usable
+    ? { name: 'kvm', ok: true, value: `usable: ${p.reason}`, required: false, detail }
+    : { name: 'kvm', ok: false, value: `not usable: ${p.reason}; runs use TCG (slower, still real)`, hint: p.hint, required: false, detail };
+}
+
+/** `freshKvm` (default true, for doctor) re-runs the KVM probe's QEMU start instead of trusting this boot's cache. */
+export async function collectFacts(cacheDir: string, opts: { freshKvm?: boolean } = {}): Promise<Fact[]> {
   const facts: Fact[] = [];
   const qemu = await version('qemu-system-x86_64', ['--version']);
   facts.push({ name: 'qemu', ok: !!qemu, value: qemu ?? 'missing', hint: qemu ? undefined : 'apt-get install qemu-system-x86 (or run scripts/setup)', required: true });
-  const kvm = await kvmUsable();
-  facts.push({ name: 'kvm', ok: kvm, value: kvm ? '/dev/kvm usable' : 'no usable /dev/kvm: runs use TCG (slower, still real)', hint: kvm ? undefined : 'enable virtualization or nested KVM, and add the user to group kvm, for ~10x faster runs', required: false });
+  facts.push(kvmFact(await probeKvm({ fresh: opts.freshKvm ?? true })));
   const vv = await vhostVsockUsable();
   facts.push({ name: 'vhost-vsock', ok: vv, value: vv ? '/dev/vhost-vsock usable' : 'missing: the guest uses vsock loopback only', hint: vv ? undefined : 'modprobe vhost_vsock to also drive the guest listener from the host', required: false });
   const cc = await version('ccache', ['--version']);

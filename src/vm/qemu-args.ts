@@ -42,3 +42,27 @@ export function qemuArgv(s: QemuSpec): string[] {
   argv.push(...(s.extra ?? []));
   return argv;
 }
+
+/**
+ * The KVM probe's QEMU (src/host/kvm.ts): the run's machine type and CPU
+ * model for the accelerator, one vCPU, 16 MB, no devices but
+ * isa-debug-exit. The payload (a multiboot image) enters long mode and
+ * writes a byte to that device, so QEMU exits with (byte << 1) | 1 only if
+ * a vCPU really ran guest code under the accelerator.
+ */
+export const PROBE_EXIT_PORT = 0xf4;
+
+export function probeArgv(p: { binary?: string; accel: 'kvm' | 'tcg'; payload: string }): string[] {
+  return [
+    p.binary ?? process.env.KREPRO_QEMU ?? 'qemu-system-x86_64',
+    '-machine', 'pc',
+    ...(p.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
+    '-smp', '1',
+    '-m', '16M',
+    '-nodefaults',
+    '-no-reboot',
+    '-display', 'none',
+    '-kernel', p.payload,
+    '-device', `isa-debug-exit,iobase=0x${PROBE_EXIT_PORT.toString(16)},iosize=0x04`,
+  ];
+}
