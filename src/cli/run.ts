@@ -75,9 +75,9 @@ async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: bo
   const plan = await planRun(o, { bzImage, configText }, join(cacheRoot(), 'initramfs', '<initramfs>.cpio.gz'), runDir, '<tmp>', null);
   if (!json) process.stdout.write(planHeader(o, build?.key ?? null));
   if (json) {
-    process.stdout.write(JSON.stringify({ commands: [plan.argv], append: plan.append, accel: plan.accel }) + '\n');
+    process.stdout.write(JSON.stringify({ commands: [plan.argv], append: plan.append, accel: plan.accel, accelReason: plan.accelReason ?? null }) + '\n');
   } else {
-    process.stdout.write(`# kernel command line\n${plan.append}\n# ${o.backend === 'vng' ? 'vng' : 'QEMU'}\n${plan.argv.map(shellQuote).join(' ')}\n`);
+    process.stdout.write(`# accelerator: ${plan.accel}${plan.accelReason ? ` (${plan.accelReason})` : ''}\n# kernel command line\n${plan.append}\n# ${o.backend === 'vng' ? 'vng' : 'QEMU'}\n${plan.argv.map(shellQuote).join(' ')}\n`);
   }
 }
 

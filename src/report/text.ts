@@ -160,6 +160,7 @@ function runLine(rec: RunRecord): string[] {
       `, host cores: ${rec.host?.cores ?? '?'}, workload: ${rec.durationSec ?? '?'} s` +
       (rec.selfTest ? `, self-test ${rec.selfTest}` : ''),
   ];
+  if (q?.accelReason) lines.push(...wrapWords(`accelerator: ${q.accel}${q.accelRequested ? ` (--accel ${q.accelRequested})` : ''}: ${q.accelReason}`, WIDTH, '  '));
   if (q?.argv?.length) lines.push('', 'QEMU command line:', '', ...wrapCommand(q.argv));
   if (q?.append) lines.push('', 'Kernel command line:', '', ...wrapWords(q.append, WIDTH - 2, '  ').map((l) => '  ' + l.trimStart()));
   return lines;

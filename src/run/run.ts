@@ -13,13 +13,14 @@ import { buildInitramfs } from '../image/initramfs.ts';
 import { guestCmdline } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
 import { qemuArgv } from '../vm/qemu-args.ts';
-import { startQemu, qemuVersion, type QemuProcess } from '../vm/qemu.ts';
+import { startQemu, qemuVersion, kvmStartFailure, type QemuProcess } from '../vm/qemu.ts';
 import { planVng } from '../vm/vng.ts';
 import { startVng } from '../vm/vng-process.ts';
 import { Qmp, parseRegisters } from '../vm/qmp.ts';
 import { allocateCid } from '../vm/cid.ts';
 import { loadSystemMap, symbolize, addr2line } from '../vm/symbolize.ts';
-import { kvmUsable, vhostVsockUsable, freeBytes } from '../host/facts.ts';
+import { vhostVsockUsable, freeBytes } from '../host/facts.ts';
+import { probeKvm, decideAccel, fallBackToTcg, fallbackNotifier, recordKvmFailure, type AccelChoice, type KvmProbe } from '../host/kvm.ts';
 import { ConsoleMonitor } from './monitor.ts';
 import { classify } from '../console/classify.ts';
 import { extractFtraceDumpInfo } from '../trace/parse.ts';
@@ -81,19 +82,27 @@ export interface RunPlan {
   argv: string[];
   append: string;
   accel: 'kvm' | 'tcg';
+  accelReason?: string;        // why this accelerator (AccelChoice.reason)
   vsockCid: number | null;
 }
 
-async function pickAccel(a: RunOptions['accel']): Promise<'kvm' | 'tcg'> {
-  const kvm = await kvmUsable();
-  if (a === 'kvm' && !kvm) throw envError('--accel kvm but /dev/kvm is not usable: use --accel tcg or enable KVM (krepro doctor)');
-  if (a === 'auto') return kvm ? 'kvm' : 'tcg';
-  return a;
+/** A fallback to TCG is said on stderr once per process, when a run is planned (after the input checks). */
+const noteFallback = fallbackNotifier();
+
+/**
+ * --accel -> the accelerator, by the KVM probe (a real KVM guest start,
+ * cached per boot); --accel tcg needs no probe. --accel kvm where KVM
+ * cannot start a guest throws an env error naming the reason.
+ */
+async function pickAccel(a: RunOptions['accel'], probe?: KvmProbe): Promise<AccelChoice> {
+  return decideAccel(a, a === 'tcg' ? null : probe ?? (await probeKvm()));
 }
 
-export async function planRun(o: RunOptions, kernel: { bzImage: string; configText: string | null }, initrd: string, runDir: string, sockDir: string, vsockCid: number | null): Promise<RunPlan> {
-  const accel = await pickAccel(o.accel);
-  if (o.backend === 'vng') return planVng(o, kernel, runDir, sockDir, accel, vsockCid);
+export async function planRun(o: RunOptions, kernel: { bzImage: string; configText: string | null }, initrd: string, runDir: string, sockDir: string, vsockCid: number | null, choice?: AccelChoice): Promise<RunPlan> {
+  const c = choice ?? (await pickAccel(o.accel));
+  noteFallback(c);
+  const accel = c.accel;
+  if (o.backend === 'vng') return { ...(await planVng(o, kernel, runDir, sockDir, accel, vsockCid)), accelReason: c.reason };
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
   const items = guestCmdline({
     durationSec: o.durationSec,
@@ -122,7 +131,7 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
     qmpSocket: join(sockDir, 'qmp.sock'),
     vsockCid,
   });
-  return { argv, append, accel, vsockCid };
+  return { argv, append, accel, accelReason: c.reason, vsockCid };
 }
 
 /**
@@ -136,7 +145,8 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
   const t0 = Date.now();
   // Problems with the input or the host are reported before a run dir exists.
   if (o.kernel && !(await exists(resolve(o.kernel)))) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
-  await pickAccel(o.accel);
+  const kvm = await probeKvm();
+  const accelChoice = await pickAccel(o.accel, kvm);
   const runDir = resolve(o.runDir ?? join(o.resultsDir, newRunId()));
   const parent = resolve(runDir, '..');
   try {
@@ -162,8 +172,8 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     signature: o.signature ?? (o.title ? `title:${o.title}` : null),
     detection: null,
     kernel: { tree: null, commit: null, buildKey: null, patches: [], bzImage: o.kernel ?? '' },
-    qemu: { argv: [], append: '', accel: 'tcg', cpus: o.cpus, memoryMb: o.memoryMb },
-    host: { cores: cpus().length, kvm: await kvmUsable(), vhostVsock: await vhostVsockUsable() },
+    qemu: { argv: [], append: '', accel: accelChoice.accel, accelRequested: o.accel, accelReason: accelChoice.reason, cpus: o.cpus, memoryMb: o.memoryMb },
+    host: { cores: cpus().length, kvm: kvm.usable, kvmReason: kvm.reason, vhostVsock: await vhostVsockUsable() },
     timings: { startedAt: new Date(t0).toISOString(), totalMs: 0 },
     workload: null,
     vcpus: null,
@@ -241,18 +251,29 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
   let cid: { cid: number; release: () => Promise<void> } | null = null;
   try {
     if (rec.host.vhostVsock) cid = await allocateCid(join(cacheRoot(), 'vsock-cids'));
-    const plan = await planRun(o, { bzImage: rec.kernel.bzImage, configText }, initrd, runDir, sockDir, cid?.cid ?? null);
-    rec.qemu = { argv: plan.argv, append: plan.append, accel: plan.accel, cpus: o.cpus, memoryMb: o.memoryMb };
-    await writeJsonAtomic(join(runDir, 'run.json'), rec);
-
-    const outcome = await pRetry(
-      async (attempt) => {
-        const res = await boot(o, plan, runDir, sockDir, build);
-        if (res.startFailure && attempt < 3 && !o.signal?.aborted) throw new Error(res.startFailure);
-        return res;
+    const plans = new Map<string, RunPlan>();
+    const planFor = async (c: AccelChoice): Promise<RunPlan> => {
+      let p = plans.get(c.accel);
+      if (!p) {
+        p = await planRun(o, { bzImage: rec.kernel.bzImage, configText }, initrd, runDir, sockDir, cid?.cid ?? null, c);
+        plans.set(c.accel, p);
+      }
+      rec.qemu = { argv: p.argv, append: p.append, accel: p.accel, accelRequested: o.accel, accelReason: c.reason, cpus: o.cpus, memoryMb: o.memoryMb };
+      await writeJsonAtomic(join(runDir, 'run.json'), rec);
+      return p;
+    };
+    await planFor(accelChoice);
+    const { outcome, choice } = await startWithFallback(accelChoice, async (c) => boot(o, await planFor(c), runDir, sockDir, build), {
+      aborted: () => !!o.signal?.aborted,
+      onKvmFailure: async (why) => {
+        // This boot's later runs go straight to TCG; the KVM attempt's stderr is kept.
+        await recordKvmFailure(why);
+        await copyFile(join(runDir, 'qemu-stderr.txt'), join(runDir, 'qemu-stderr-kvm.txt')).catch(() => {});
+        rec.host.kvm = false;
+        rec.host.kvmReason = why;
       },
-      { retries: 2, minTimeout: 1000, factor: 2, onFailedAttempt: () => {}, shouldRetry: () => !o.signal?.aborted },
-    ).catch((e) => (e instanceof AbortError ? null : { startFailure: (e as Error).message } as BootOutcome));
+    });
+    if (outcome?.accelFailure && choice.accel === 'kvm') return finish('infra-error', `QEMU could not use KVM (not retried): ${outcome.accelFailure}; --accel tcg or auto runs without KVM (krepro doctor)`);
 
     if (!outcome) return finish('interrupted');
     Object.assign(rec.timings, outcome.timings ?? {});
@@ -288,6 +309,44 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     await cid?.release();
     await rm(sockDir, { recursive: true, force: true });
   }
+}
+
+/** What startWithFallback needs to know of one boot. */
+export interface StartAttempt {
+  startFailure?: string;       // QEMU did not start (host side)
+  accelFailure?: string;       // ... because KVM itself failed (kvmStartFailure's line)
+}
+
+/**
+ * Boot, retrying host-side start failures (3 attempts, backing off). A
+ * failure in KVM itself would repeat identically, so it is never retried
+ * with the same arguments: under --accel auto the run falls back to TCG
+ * once (onKvmFailure records it), under --accel kvm the failure is the
+ * outcome. Null when interrupted.
+ */
+export async function startWithFallback<T extends StartAttempt>(
+  first: AccelChoice,
+  bootOnce: (c: AccelChoice) => Promise<T>,
+  opts: { aborted?: () => boolean; minTimeoutMs?: number; onKvmFailure?: (why: string, tcg: AccelChoice) => Promise<void> } = {},
+): Promise<{ outcome: T | null; choice: AccelChoice }> {
+  const aborted = () => !!opts.aborted?.();
+  const withRetries = (c: AccelChoice) => pRetry(
+    async (attempt) => {
+      const res = await bootOnce(c);
+      if (res.startFailure && !res.accelFailure && attempt < 3 && !aborted()) throw new Error(res.startFailure);
+      return res;
+    },
+    { retries: 2, minTimeout: opts.minTimeoutMs ?? 1000, factor: 2, onFailedAttempt: () => {}, shouldRetry: () => !aborted() },
+  ).catch((e) => (e instanceof AbortError ? null : { startFailure: (e as Error).message } as T));
+  let choice = first;
+  let outcome = await withRetries(choice);
+  if (outcome?.accelFailure && choice.accel === 'kvm' && choice.requested === 'auto' && !aborted()) {
+    const why = `qemu -accel kvm failed: ${outcome.accelFailure}`;
+    choice = fallBackToTcg(why);
+    await opts.onKvmFailure?.(why, choice);
+    outcome = await withRetries(choice);
+  }
+  return { outcome, choice };
 }
 
 /** vng boots from the host's root over 9p: its kernel needs the vng fragment too. */
@@ -345,8 +404,7 @@ async function collectTrace(runDir: string, consoleText: string, cpus: number): 
 /** Console output before init above this, still flowing at the boot timeout, is a flood. */
 const FLOOD_BYTES = 512 * 1024;
 
-interface BootOutcome {
-  startFailure?: string;
+interface BootOutcome extends StartAttempt {
   exit: { code: number | null; signal: string | null; byUs: boolean } | null;
   initSeen: boolean;
   workloadDone: boolean;
@@ -472,7 +530,8 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
   const s = mon.state;
   await writeFile(join(runDir, 'qemu-stderr.txt'), e.stderr).catch(() => {});
   if (s.lines === 0 && !byUs && e.code !== 0) {
-    return { startFailure: e.stderr.trim().split('\n').pop() || `exit ${e.code ?? e.signal}`, exit: { ...e, byUs }, initSeen: false, workloadDone: false, silentHang: null };
+    const accelFailure = plan.accel === 'kvm' ? kvmStartFailure(e.stderr) ?? undefined : undefined;
+    return { startFailure: accelFailure ?? (e.stderr.trim().split('\n').pop() || `exit ${e.code ?? e.signal}`), accelFailure, exit: { ...e, byUs }, initSeen: false, workloadDone: false, silentHang: null };
   }
   // A silent hang is detected when the silence is, before what our NMI makes the kernel print.
   const det = silentHang && silentAt !== null ? { kind: 'silent-hang', line: silentHang.title, atMs: silentAt } : s.firstDetection;

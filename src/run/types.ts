@@ -59,8 +59,16 @@ export interface RunRecord {
   signature: string | null;
   detection: { kind: string; line: string; atMs: number } | null;
   kernel: KernelIdentity;
-  qemu: { argv: string[]; append: string; accel: 'kvm' | 'tcg'; cpus: number; memoryMb: number };
-  host: { cores: number; kvm: boolean; vhostVsock: boolean; hostname?: undefined };
+  qemu: {
+    argv: string[];
+    append: string;
+    accel: 'kvm' | 'tcg';                     // the accelerator actually used
+    accelRequested?: 'auto' | 'kvm' | 'tcg';  // --accel
+    accelReason?: string;                     // why that one (a fallback to TCG says what KVM failed at)
+    cpus: number;
+    memoryMb: number;
+  };
+  host: { cores: number; kvm: boolean; kvmReason?: string; vhostVsock: boolean; hostname?: undefined };
   timings: RunTimings;
   workload: WorkloadCounters | null;
   vcpus: VcpuState[] | null;   // from QMP on a silent hang
