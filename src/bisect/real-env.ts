@@ -5,6 +5,7 @@ import type { BuildOptions, BuildProgress, BuildResult } from '../build/types.ts
 import type { RunOptions } from '../run/options.ts';
 import { isKreproError } from '../util/errors.ts';
 import type { BisectEnv, StepRunOutcome } from './types.ts';
+import { evidenceTitle } from '../verdict/evidence.ts';
 
 /**
  * The real environment: build the commit through the build cache (each
@@ -16,6 +17,19 @@ import type { BisectEnv, StepRunOutcome } from './types.ts';
 export interface RealEnvConfig {
   build: Pick<BuildOptions, 'profile' | 'configs' | 'patches' | 'reverts' | 'jobs'>;
   run: Omit<Partial<RunOptions>, 'build' | 'prebuilt' | 'kernel' | 'signature' | 'title' | 'runDir' | 'resultsDir' | 'onLine' | 'signal'>;
+}
+
+/**
+ * With --evidence, a run whose trace shows one of those findings is a bad
+ * run even without a stall: it carries the evidence title (first when no
+ * report came, else among the unrelated, where the signature can see it).
+ */
+export function withEvidence(out: StepRunOutcome, evidence: string[] | null | undefined, kinds: readonly string[]): StepRunOutcome {
+  if (out.kind !== 'run' || !evidence || !kinds.length) return out;
+  const hits = kinds.filter((k) => evidence.includes(k)).map((k) => ({ title: evidenceTitle(k), type: 'EVIDENCE' }));
+  if (!hits.length) return out;
+  if (!out.crashed) return { ...out, crashed: true, bootFailed: false, title: hits[0].title, type: hits[0].type, unrelated: [...hits.slice(1), ...out.unrelated] };
+  return { ...out, unrelated: [...out.unrelated, ...hits] };
 }
 
 export function realEnv(o: {
@@ -58,14 +72,16 @@ export function realEnv(o: {
         }
         return { kind: 'infra', reason: `run: ${(e as Error).message}` };
       }
+      const kinds = o.config.run.evidence ?? [];
+      const found = rec.evidence?.traced ? Object.keys(rec.evidence.kinds) : null;
       switch (rec.verdict) {
         case 'reproduced':
-          return { kind: 'run', crashed: true, title: rec.title, type: rec.type, unrelated: rec.unrelated, runDir };
+          return withEvidence({ kind: 'run', crashed: true, title: rec.title, type: rec.type, unrelated: rec.unrelated, runDir }, found, kinds);
         case 'not-reproduced':
           // With no signature every report reproduces; keep any stray ones as unrelated.
-          return rec.unrelated.length > 0
+          return withEvidence(rec.unrelated.length > 0
             ? { kind: 'run', crashed: true, title: rec.unrelated[0].title, type: rec.unrelated[0].type, unrelated: rec.unrelated.slice(1), runDir }
-            : { kind: 'run', crashed: false, title: null, type: null, unrelated: [], runDir };
+            : { kind: 'run', crashed: false, title: null, type: null, unrelated: [], runDir }, found, kinds);
         case 'boot-failed':
           return { kind: 'run', crashed: false, bootFailed: true, title: null, type: null, unrelated: [], runDir };
         case 'skip':

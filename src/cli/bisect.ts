@@ -4,6 +4,7 @@ import { progressPrinter } from './common.ts';
 import { usageError } from '../util/errors.ts';
 import { startBisect, resumeBisect, type BisectReport, type EnvFactory } from '../bisect/engine.ts';
 import { realEnv, type RealEnvConfig } from '../bisect/real-env.ts';
+import { signatureWithEvidence } from '../verdict/evidence.ts';
 import { simulate, formatSimTable, SIM_DEFAULTS } from '../bisect/simulate.ts';
 
 type Args = Parameters<typeof toRunOptions>[0] & {
@@ -75,6 +76,8 @@ const cmd: CommandModule = {
             memoryMb: ro.memoryMb,
             durationSec: ro.durationSec,
             threads: ro.threads,
+            workload: ro.workload,
+            evidence: ro.evidence,
             accel: ro.accel,
             append: ro.append,
             selfTest: ro.selfTest,
@@ -93,7 +96,7 @@ const cmd: CommandModule = {
             good: args.good,
             bad: args.bad,
             fixed: args.fixed,
-            signature: args.signature ?? null,
+            signature: signatureWithEvidence(args.signature ?? null, ro.evidence ?? []),
             title: args.title ?? null,
             confidence: args.confidence,
             maxRuns: args['max-runs'],

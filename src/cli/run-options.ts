@@ -2,6 +2,16 @@ import type { Argv } from 'yargs';
 import type { RunOptions } from '../run/options.ts';
 import { buildOptions, toBuildOptions } from './common.ts';
 import { usageError } from '../util/errors.ts';
+import { parseEvidenceKinds } from '../verdict/evidence.ts';
+
+function evidenceOption(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return parseEvidenceKinds(v as string | string[]);
+  } catch (e) {
+    throw usageError(`--evidence: ${(e as Error).message}`);
+  }
+}
 import { scenarioOption, scenarioOf } from './scenario.ts';
 
 /** Options of `krepro run`, shared by loop and bisect. */
@@ -12,6 +22,8 @@ export function runOptions<T>(y: Argv<T>) {
     .option('memory', { type: 'number', default: 1024, describe: 'guest memory in MB' })
     .option('duration', { type: 'number', default: 60, describe: 'workload duration in seconds' })
     .option('threads', { type: 'number', describe: 'workload threads (default 2 x vCPUs)' })
+    .option('evidence', { type: 'string', array: true, describe: 'mmcid trace findings that count as bug evidence without a stall (fixup-missed-task, cid-leak, ...): recorded per run, rated by loop, a bad run for bisect' })
+    .option('workload', { type: 'string', describe: 'workload mode and knobs: mode=wave (default) or mode=cells[,cells=N][,cell-threads=N][,linger-us=US][,pressure=N]' })
     .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'KVM when usable, else multi-threaded TCG' })
     .option('append', { type: 'string', describe: 'added to the kernel command line' })
     .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
@@ -42,6 +54,8 @@ export function toRunOptions(a: RunArgs): Partial<RunOptions> {
     memoryMb: a.memory,
     durationSec: a.duration,
     threads: a.threads,
+    workload: a.workload as string | undefined,
+    evidence: evidenceOption(a.evidence),
     accel: a.accel,
     append: a.append,
     signature: a.signature ?? null,

@@ -53,8 +53,17 @@ function print(rec: RunRecord, json: boolean): void {
   for (const u of rec.unrelated) process.stdout.write(`unrelated: ${u.title}\n`);
   if (rec.workload) {
     const w = rec.workload;
-    process.stdout.write(`workload: spawns=${w.spawns} forks=${w.forks} vforks=${w.vforks} threads=${w.threads} accepts=${w.accepts} heartbeats=${w.heartbeats}\n`);
+    process.stdout.write(`workload: spawns=${w.spawns} forks=${w.forks} vforks=${w.vforks} threads=${w.threads} accepts=${w.accepts}${w.cells !== undefined ? ` cells=${w.cells}` : ''} heartbeats=${w.heartbeats}\n`);
   }
+  if (rec.evidence?.traced) {
+    const e = rec.evidence;
+    const found = Object.entries(e.kinds).map(([k, n]) => `${k} x${n}`).join(', ') || 'none';
+    const x = e.triggers;
+    process.stdout.write(`evidence: ${found}${e.truncated ? ' (trace cut at the stall: its end is not judged)' : ''}\n` +
+      `triggers: ${x.crossUp} crossings of the CPU count (${x.crossUpWithVfork} with a vfork child alive), ${x.fixupWalks} fixup walks (${x.walksWithVfork} with a vfork child alive, ${x.walksMissed} missed a task)\n`);
+    process.stdout.write(`trace:   ${join(rec.dir, 'trace.txt')} (findings: ${join(rec.dir, 'analysis.json')})\n`);
+  }
+  if (rec.verdict === 'reproduced' && rec.workload?.t !== undefined) process.stdout.write(`stall:   after ${rec.workload.t}-${rec.workload.t + 1} s of workload (last heartbeat t=${rec.workload.t})\n`);
   const ms = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v / 1000).toFixed(1)} s`);
   process.stdout.write(`timings: boot-to-init ${ms(t.bootToInitMs)}, detection ${ms(t.detectMs)}, detection-to-exit ${ms(t.detectToExitMs)}, total ${ms(t.totalMs)}\n`);
   if (rec.vcpus) for (const v of rec.vcpus) process.stdout.write(`  CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` (${v.source})` : ''}\n`);

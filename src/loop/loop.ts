@@ -107,6 +107,7 @@ export async function runLoop(o: LoopOptions, deps?: LoopDeps): Promise<{ dir: s
 
   const prebuilt = o.run.kernel ? null : await d.build({ ...(o.build ?? {}), signal: o.signal });
   const config = loopConfigOf(o, prebuilt);
+  const evidenceKinds = o.run.evidence?.length ? o.run.evidence : ['fixup-missed-task'];
   const record: LoopRecord = {
     schema: 'krepro.loop/1',
     id,
@@ -123,7 +124,7 @@ export async function runLoop(o: LoopOptions, deps?: LoopDeps): Promise<{ dir: s
   };
   const save = async () => {
     record.updatedAt = new Date(d.now()).toISOString();
-    record.stats = loopStats(record.runs);
+    record.stats = loopStats(record.runs, evidenceKinds);
     await writeJsonAtomic(join(dir, 'loop.json'), record);
   };
   await save();

@@ -3,6 +3,7 @@ import type { LoopConfig, LoopStats, RunSummary } from './types.ts';
 import { histogram, kaplanMeier, wilson } from './stats.ts';
 import { sha256 } from '../util/fs.ts';
 import { patchIdentity } from '../build/cache.ts';
+import { evidenceOf, NO_TRIGGERS, type RunTriggers } from '../verdict/evidence.ts';
 
 const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'boot-failed', 'skip', 'infra-error', 'interrupted'];
 
@@ -36,6 +37,12 @@ export function summarizeRun(rec: RunRecord, index: number, dir: string): RunSum
     commit: rec.kernel?.commit ?? null,
     startedAt: rec.timings?.startedAt ?? new Date(0).toISOString(),
   };
+  const ev = rec.evidence ?? (rec.analysis !== undefined ? evidenceOf(rec.analysis) : undefined);
+  if (ev) {
+    s.evidence = ev.traced ? Object.keys(ev.kinds) : null;
+    s.triggers = ev.traced ? ev.triggers : null;
+  }
+  if (rec.verdict === 'reproduced' && rec.workload) s.stallAfterSec = rec.workload.t ?? 0;
   if (rec.error) s.error = rec.error;
   return s;
 }
@@ -49,7 +56,7 @@ export function failedRunSummary(index: number, dir: string, message: string, st
 }
 
 /** Statistics of a set of runs; depends only on the set, not on its order. */
-export function loopStats(runs: RunSummary[]): LoopStats {
+export function loopStats(runs: RunSummary[], evidenceKinds: readonly string[] = ['fixup-missed-task']): LoopStats {
   const verdicts = Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>;
   for (const r of runs) verdicts[r.verdict] = (verdicts[r.verdict] ?? 0) + 1;
   const reproduced = verdicts.reproduced;
@@ -79,7 +86,42 @@ export function loopStats(runs: RunSummary[]): LoopStats {
       count: infra.length,
       messages: histogram(infra.map((r) => r.error ?? 'unknown')).map(({ key, count }) => ({ message: key, count })),
     },
+    evidence: evidenceStats(runs, evidenceKinds),
+    triggers: triggerStats(runs),
+    stallAfter: stallAfterStats(runs),
   };
+}
+
+const isValid = (r: RunSummary) => r.verdict === 'reproduced' || r.verdict === 'not-reproduced';
+
+/** Evidence rate over valid runs that had a trace (a run without one says nothing either way). */
+export function evidenceStats(runs: RunSummary[], kinds: readonly string[]): LoopStats['evidence'] {
+  const traced = runs.filter((r) => isValid(r) && Array.isArray(r.evidence));
+  const withEvidence = traced.filter((r) => kinds.some((k) => r.evidence!.includes(k))).length;
+  return {
+    kinds: [...kinds],
+    traced: traced.length,
+    withEvidence,
+    rate: traced.length ? withEvidence / traced.length : null,
+    ci: wilson(withEvidence, traced.length),
+    byKind: histogram(traced.flatMap((r) => r.evidence!)).map(({ key, count }) => ({ kind: key, runs: count })),
+  };
+}
+
+export function triggerStats(runs: RunSummary[]): LoopStats['triggers'] {
+  const with_ = runs.filter((r) => isValid(r) && r.triggers);
+  const total = { ...NO_TRIGGERS };
+  for (const r of with_) for (const k of Object.keys(total) as (keyof RunTriggers)[]) total[k] += r.triggers![k] ?? 0;
+  const mean = { ...NO_TRIGGERS };
+  for (const k of Object.keys(total) as (keyof RunTriggers)[]) mean[k] = with_.length ? total[k] / with_.length : 0;
+  return { runs: with_.length, mean, total };
+}
+
+export function stallAfterStats(runs: RunSummary[]): LoopStats['stallAfter'] {
+  const values = runs.filter((r) => r.verdict === 'reproduced' && r.stallAfterSec != null).map((r) => r.stallAfterSec as number).sort((a, b) => a - b);
+  const n = values.length;
+  const median = n === 0 ? null : n % 2 ? values[(n - 1) / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return { median, values };
 }
 
 /**

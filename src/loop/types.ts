@@ -14,6 +14,11 @@ export interface RunSummary {
   commit: string | null;
   startedAt: string;
   error?: string;
+  /** Finding kinds the run's mmcid trace showed; null when it had no trace. */
+  evidence?: string[] | null;
+  triggers?: import('../verdict/evidence.ts').RunTriggers | null;
+  /** Workload seconds before the stall stopped the heartbeats (reproduced runs). */
+  stallAfterSec?: number | null;
 }
 
 export interface LoopStats {
@@ -32,6 +37,19 @@ export interface LoopStats {
   titles: { title: string; count: number }[];
   unrelated: { title: string; count: number }[];
   infraErrors: { count: number; messages: { message: string; count: number }[] };
+  /** Bug evidence apart from the stall: runs with a trace, and how many showed `kinds`. */
+  evidence: {
+    kinds: string[];          // what counts (default fixup-missed-task)
+    traced: number;           // valid runs with an mmcid trace: the denominator
+    withEvidence: number;
+    rate: number | null;
+    ci: [number, number];
+    byKind: { kind: string; runs: number }[];
+  };
+  /** Mean per traced run of each trigger count, and the totals. */
+  triggers: { runs: number; mean: import('../verdict/evidence.ts').RunTriggers; total: import('../verdict/evidence.ts').RunTriggers };
+  /** Workload seconds before the stall, over reproduced runs that had heartbeats. */
+  stallAfter: { median: number | null; values: number[] };
 }
 
 /** The configuration a loop ran; everything but the commit forms its configKey. */

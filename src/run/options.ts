@@ -12,6 +12,8 @@ export interface RunOptions {
   memoryMb: number;              // default 1024
   durationSec: number;           // workload duration, default 60
   threads?: number;              // workload threads, default 2 x cpus
+  workload?: string | null;      // workload mode and knobs (parseWorkloadSpec), default mode=wave
+  evidence?: string[];           // finding kinds that count as bug evidence (loop rates them, bisect decides on them)
   accel: 'auto' | 'kvm' | 'tcg';
   append?: string;               // added to the profile's command line
   signature?: string | null;     // regex; only matching reports count

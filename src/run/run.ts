@@ -10,7 +10,7 @@ import type { CrashReport } from '../console/types.ts';
 import { buildKernel } from '../build/build.ts';
 import { readMeta } from '../build/cache.ts';
 import { buildInitramfs } from '../image/initramfs.ts';
-import { guestCmdline } from '../image/cmdline.ts';
+import { guestCmdline, parseWorkloadSpec } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
 import { qemuArgv } from '../vm/qemu-args.ts';
 import { startQemu, qemuVersion, kvmStartFailure, type QemuProcess } from '../vm/qemu.ts';
@@ -25,6 +25,7 @@ import { ConsoleMonitor } from './monitor.ts';
 import { classify } from '../console/classify.ts';
 import { extractFtraceDumpInfo } from '../trace/parse.ts';
 import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
+import { evidenceOf } from '../verdict/evidence.ts';
 import { decide } from '../verdict/verdict.ts';
 import { writeJsonAtomic, exists } from '../util/fs.ts';
 import { cacheRoot, resultsRoot, kconfigDir } from '../util/paths.ts';
@@ -61,6 +62,7 @@ export function resolveRunOptions(o: Partial<RunOptions>): RunOptions {
   posInt('boot-timeout', r.bootTimeoutSec, 86400);
   if (!(r.graceSec >= 0 && r.graceSec <= 3600)) throw usageError(`--grace ${r.graceSec}: give 0 to 3600 seconds`);
   if (r.threads !== undefined && r.threads !== null) posInt('threads', r.threads, 4096);
+  if (r.workload) parseWorkloadSpec(r.workload);
   if (!['auto', 'kvm', 'tcg'].includes(r.accel)) throw usageError(`--accel ${r.accel}: choose auto, kvm or tcg`);
   if (r.signature) {
     try {
@@ -107,6 +109,7 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
   const items = guestCmdline({
     durationSec: o.durationSec,
     threads: o.threads ?? null,
+    workload: o.workload ? parseWorkloadSpec(o.workload) : null,
     selfTest: o.selfTest ?? null,
     traceEvents: o.traceEvents ?? null,
     traceBufferKb: o.traceBufferKb ?? null,
@@ -301,6 +304,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     rec.type = d.report?.type ?? null;
     rec.unrelated = d.unrelated;
     rec.analysis = await collectTrace(runDir, consoleText, o.cpus);
+    rec.evidence = evidenceOf(rec.analysis);
     return finish(d.verdict, d.verdict === 'infra-error' || d.verdict === 'boot-failed' ? d.reason : undefined);
   } catch (e) {
     if (e instanceof KreproError && e.kind === 'usage') throw e;

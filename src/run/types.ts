@@ -43,6 +43,8 @@ export interface WorkloadCounters {
   threads: number;
   accepts: number;
   connects?: number;
+  cells?: number;               // fresh processes of --workload mode=cells
+  t?: number;                   // workload second of the last heartbeat (where a stall stopped it)
   heartbeats: number;
 }
 
@@ -76,6 +78,7 @@ export interface RunRecord {
   durationSec: number;
   error?: string;              // infra-error / skip reason
   analysis?: import('../trace/analyze.ts').TraceSummary | null; // mmcid trace findings when trace.txt has mmcid events
+  evidence?: import('../verdict/evidence.ts').RunEvidence;      // what the trace shows of the bug, stall or not
   files: string[];             // artifacts beside run.json
   scenario?: ScenarioRef;      // the --scenario whose defaults this run used
 }

@@ -24,8 +24,8 @@ export async function findDebianTarball(dir = DEBIAN_TARBALL_DIR, series = '6.12
   } catch {
     return null;
   }
-  const re = new RegExp(`^linux-source-${series.replace('.', '\\.')}\\.tar\\.(xz|bz2|gz)$`);
-  const hit = names.filter((n) => re.test(n)).sort();
+  const prefix = `linux-source-${series}.tar.`;
+  const hit = names.filter((n) => n.startsWith(prefix) && ['xz', 'bz2', 'gz'].includes(n.slice(prefix.length))).sort();
   return hit.length ? join(dir, hit[0]) : null;
 }
 

@@ -112,6 +112,7 @@ export interface VngGuestSpec {
   artifactFile: string;        // <runDir>/artifacts.raw
   durationSec: number;
   threads?: number | null;
+  workloadSpec?: string | null; // parseWorkloadSpec text, e.g. mode=cells,cell-threads=6
   port?: number;               // vsock port, default 1024
   selfTest?: RunOptions['selfTest'];
   testLockupKo?: string | null;
@@ -187,6 +188,10 @@ export function vngGuestScript(g: VngGuestSpec): string {
   } else {
     const args = ['--duration', String(g.durationSec), '--port', String(g.port ?? 1024), '--summary', '"$SUM"'];
     if (g.threads != null) args.push('--threads', String(g.threads));
+    for (const kv of (g.workloadSpec ?? '').split(',').filter(Boolean)) {
+      const [k, v] = kv.split('=');
+      if (/^[a-z-]+$/.test(k) && /^[a-z0-9]+$/.test(v ?? '')) args.push(`--${k}`, v);
+    }
     L.push(
       `say "workload: start ${args.join(' ').replace(/"/g, '')}"`,
       `timeout -s KILL ${g.durationSec + 60} ${q(g.workload)} ${args.join(' ')}`,
@@ -283,6 +288,7 @@ export async function planVng(
       artifactFile,
       durationSec: o.durationSec,
       threads: o.threads ?? null,
+      workloadSpec: o.workload ?? null,
       selfTest: o.selfTest ?? null,
       testLockupKo: ko,
       traceEvents: o.traceEvents ?? null,

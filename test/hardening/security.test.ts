@@ -32,6 +32,9 @@ const OWNERS: Record<string, string[]> = {
   addr2line: ['src/report/symbolize.ts'],
   readelf: ['src/report/symbolize.ts'],
   tar: ['src/source/debian.ts'],
+  'apt-get': ['src/source/apt.ts'],
+  'apt-cache': ['src/source/apt.ts'],
+  'dpkg-deb': ['src/source/apt.ts'],
   du: ['src/build/cache.ts'],
   ccache: ['src/build/make.ts'],
 };

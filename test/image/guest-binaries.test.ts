@@ -57,7 +57,7 @@ describe('workload on the host', () => {
     const hbs = lines.filter((l) => l.startsWith('krepro-hb ')).map(fields);
     expect(hbs.map((h) => h.t)).toEqual([1, 2, 3]);
     for (const l of lines.filter((l) => l.startsWith('krepro-hb '))) {
-      expect(l).toMatch(/^krepro-hb t=\d+ spawns=\d+ forks=\d+ vforks=\d+ threads=\d+ accepts=\d+ connects=\d+$/);
+      expect(l).toMatch(/^krepro-hb t=\d+ spawns=\d+ forks=\d+ vforks=\d+ threads=\d+ accepts=\d+ connects=\d+ cells=\d+$/);
     }
     for (const k of ['spawns', 'forks', 'vforks', 'threads']) {
       expect(hbs[0][k], k).toBeGreaterThan(0);
