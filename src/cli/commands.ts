@@ -6,6 +6,7 @@ export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] =
   () => import('./build.ts'),
   () => import('./bisect.ts'),
   () => import('./doctor.ts'),
+  () => import('./fetch.ts'),
   () => import('./loop.ts'),
   () => import('./merge.ts'),
   () => import('./history.ts'),

@@ -8,6 +8,9 @@ import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
 import type { RunRecord } from '../run/types.ts';
 import { cacheRoot, resultsRoot } from '../util/paths.ts';
 import { recordRun, historyPath } from '../history/index.ts';
+import { buildReport } from '../report/text.ts';
+import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 
 const cmd: CommandModule = {
   command: 'run',
@@ -34,6 +37,14 @@ const cmd: CommandModule = {
         onLine: args.verbose ? (l) => process.stderr.write(l + '\n') : undefined,
       });
       await recordRun(rec, rec.dir, historyPath(partial.resultsDir ?? resultsRoot())).catch((e) => process.stderr.write(`krepro: could not record the run in the history index: ${(e as Error).message}\n`));
+      // The plain-text report for the list, beside run.json (a run that reproduced or showed evidence).
+      if (rec.verdict === 'reproduced' || Object.keys(rec.evidence?.kinds ?? {}).length) {
+        try {
+          await writeFile(join(rec.dir, 'report.txt'), await buildReport(rec.dir));
+        } catch (e) {
+          process.stderr.write(`krepro: could not write report.txt: ${(e as Error).message}\n`);
+        }
+      }
       print(rec, args.json);
       process.exitCode = EXIT_FOR_VERDICT[rec.verdict];
     } finally {
@@ -68,6 +79,7 @@ function print(rec: RunRecord, json: boolean): void {
   process.stdout.write(`timings: boot-to-init ${ms(t.bootToInitMs)}, detection ${ms(t.detectMs)}, detection-to-exit ${ms(t.detectToExitMs)}, total ${ms(t.totalMs)}\n`);
   if (rec.vcpus) for (const v of rec.vcpus) process.stdout.write(`  CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` (${v.source})` : ''}\n`);
   process.stdout.write(`results: ${runDirOf(rec)}\n`);
+  if (existsSync(join(rec.dir, 'report.txt'))) process.stdout.write(`report:  ${join(rec.dir, 'report.txt')}\n`);
 }
 
 function runDirOf(rec: RunRecord): string {

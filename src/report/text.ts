@@ -9,6 +9,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { RunRecord } from '../run/types.ts';
+import type { TraceAnalysis } from '../trace/analyze.ts';
 import type { CrashReport } from '../console/types.ts';
 import type { LoopRecord } from '../loop/types.ts';
 import { loopStats, pct } from '../loop/summary.ts';
@@ -132,15 +133,14 @@ async function decodedSection(frames: FrameRef[], p: Primary, opts: ReportOption
 
 interface Finding { summary: string; lines: string[] }
 
+/**
+ * The trace's findings: analysis.json (TraceAnalysis, with each finding's
+ * trace lines) when it is there, else run.json's summary (no lines).
+ */
 async function findings(p: Primary): Promise<Finding[]> {
-  const fromRec = (p.rec as unknown as { analysis?: { findings?: unknown } }).analysis?.findings;
-  const fromFile = (await readJson<{ findings?: unknown }>(join(p.dir, 'analysis.json')))?.findings;
-  const list = (Array.isArray(fromRec) ? fromRec : Array.isArray(fromFile) ? fromFile : []) as Record<string, unknown>[];
-  return list.map((f) => ({
-    summary: String(f.summary ?? f.message ?? f.title ?? f.kind ?? 'finding'),
-    lines: (Array.isArray(f.lines) ? f.lines : Array.isArray(f.traceLines) ? f.traceLines : Array.isArray(f.context) ? f.context : [])
-      .map(String).slice(0, 12),
-  }));
+  const full = await readJson<TraceAnalysis>(join(p.dir, 'analysis.json'));
+  const list: { kind: string; message: string; lines?: string[] }[] = full?.anomalies ?? p.rec.analysis?.anomalies ?? [];
+  return list.map((f) => ({ summary: `${f.kind}: ${f.message}`, lines: (f.lines ?? []).slice(0, 12) }));
 }
 
 /** "patch:   a.patch (sha256 ...)", "revert:  a.patch (...)" or "revert:  <commit> ("subject")", and any offsets. */
