@@ -5,6 +5,7 @@
  *
  *   BENCH_COLD=1   also measure a cold build (fresh cache dir, ccache off: ~13+ min)
  *   BENCH_SKIP_VM=1  skip the QEMU figures
+ *   BENCH_SKIP_STALL=1  skip the 7.2 bug-vs-control figures (BENCH_STALL_RUNS runs each, default 2)
  */
 import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -85,6 +86,54 @@ async function benchTrace() {
   add('trace: workload end to QEMU exit (dump + power-off)', (t.totalMs - (t.buildMs ?? 0) - (t.bootToInitMs ?? 0) - (t.workloadMs ?? 0)) / 1000, 's');
 }
 
+/**
+ * The real bug (scenario v6.19-vfork-stall) against its control, and the
+ * cells workload against the wave: QEMU start to the stall, workload seconds
+ * before it, and evidence (walks that missed a task) per minute of workload.
+ * BENCH_STALL_RUNS (default 2) runs of each.
+ */
+async function benchStall() {
+  const n = Number(process.env.BENCH_STALL_RUNS ?? 2);
+  const P = (f: string) => join(PROJECT_ROOT, 'patches', '7.2', f);
+  const bug = await buildKernel({ tree: 'debian:7.2', patches: [P('0001-restore-rc3-fixup-walk.patch'), P('mmcid-tracepoints.patch'), P('mmcid-trace-walk-restored.patch')] });
+  const ctl = await buildKernel({ tree: 'debian:7.2', patches: [P('mmcid-tracepoints.patch'), P('mmcid-trace-walk-userlist.patch')] });
+  const results = await mkdtemp(join(tmpdir(), 'bench-stall-'));
+  type Acc = { stallSec: number[]; afterSec: number[]; missed: number; workloadMin: number; runs: number; reproduced: number };
+  const per: Record<string, Acc> = {};
+  for (const [name, build, workload] of [['bug cells', bug, 'mode=cells'], ['bug wave', bug, 'mode=wave'], ['control cells', ctl, 'mode=cells']] as const) {
+    const acc: Acc = { stallSec: [], afterSec: [], missed: 0, workloadMin: 0, runs: 0, reproduced: 0 };
+    per[name] = acc;
+    for (let i = 0; i < n; i++) {
+      const rec = await runKernel({
+        prebuilt: build, durationSec: 60, workload, traceEvents: ['mmcid:*', 'sched:sched_switch'], resultsDir: results,
+        signature: 'mm_get_cid|soft lockup|rcu.*stall|silent hang|hung task',
+      });
+      acc.runs++;
+      if (rec.verdict === 'reproduced') {
+        acc.reproduced++;
+        if (rec.timings.detectMs != null) acc.stallSec.push(rec.timings.detectMs / 1000);
+        if (rec.workload?.t != null) acc.afterSec.push(rec.workload.t);
+      }
+      acc.missed += rec.evidence?.kinds['fixup-missed-task'] ?? 0;
+      acc.workloadMin += (rec.verdict === 'reproduced' ? (rec.workload?.t ?? 0) + 1 : (rec.timings.workloadMs ?? 60_000) / 1000) / 60;
+    }
+    const med = (v: number[]) => (v.length ? [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)] : NaN);
+    add(`stall: ${name}: reproduced`, `${acc.reproduced} of ${acc.runs}`);
+    if (acc.reproduced) {
+      add(`stall: ${name}: QEMU start to detection (median)`, med(acc.stallSec), 's');
+      add(`stall: ${name}: workload seconds before the stall (median)`, med(acc.afterSec), 's');
+    }
+    add(`stall: ${name}: missed tasks per workload minute`, acc.workloadMin ? acc.missed / acc.workloadMin : 0);
+  }
+  const c = per['bug cells'];
+  const w = per['bug wave'];
+  if (c.workloadMin && w.workloadMin) {
+    const rc = c.missed / c.workloadMin;
+    const rw = w.missed / w.workloadMin;
+    add('stall: evidence per minute, cells / wave', rw ? rc / rw : rc ? 'inf (wave showed none)' : 'n/a');
+  }
+}
+
 async function benchHelpers() {
   let files: string[] = [];
   try {
@@ -105,6 +154,7 @@ const b = await benchBuild();
 if (process.env.BENCH_SKIP_VM !== '1') {
   await benchRun(b);
   await benchTrace();
+  if (process.env.BENCH_SKIP_STALL !== '1') await benchStall();
 }
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log('\nkrepro bench');
