@@ -429,6 +429,20 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
     if (missed) m.stats.walksMissed++;
   };
 
+  /**
+   * v6.19+: while a task-to-CPU walk runs the mm's mode is ONCPU|TRANSIT, and
+   * a task scheduled in then gets its CPU's CID with the TRANSIT bit
+   * (mm_cid_from_cpu()). A CID that is CPU-owned without TRANSIT is only
+   * handed out after mm_cid_complete_transit(), i.e. after the walk: the
+   * kernel itself says the walk is over, even when the trace stops before
+   * the mm's next user_add/user_del.
+   */
+  const closeWalksAtModeFlip = (m: Mm, raw: number) => {
+    if (design !== '6.19' || !m.walks.size) return;
+    const v = dc(raw);
+    if (v.onCpu && !v.transit && !v.unset) for (const w of [...m.walks.values()]) closeWalk(m, w);
+  };
+
   const walkersOpen = new Map<number, Set<Mm>>();   // walker pid -> mms it has an open walk in
   const closeWalksBy = (pid: number) => {
     const open = walkersOpen.get(pid);
@@ -629,6 +643,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
         break;
       }
       case 'task_update':
+        closeWalksAtModeFlip(m, e.cid);
         checkDuplicateOwner(m, `task:${e.pid}`, e.cid, line);
         setHolder(m, `task:${e.pid}`, e.cid, line);
         break;
@@ -644,6 +659,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
           const cv = cur ? dc(cur.raw) : null;
           if (cv && !cv.lazy && cv.cid !== v.cid) break;
         }
+        closeWalksAtModeFlip(m, e.cid);
         checkDuplicateOwner(m, `cpu:${e.cpu}`, e.cid, line);
         setHolder(m, `cpu:${e.cpu}`, e.cid, line);
         break;

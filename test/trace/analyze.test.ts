@@ -56,7 +56,8 @@ function clean619(shape: Shape, missPid?: number): string {
     w.fixup(1, 3, pid, cid, 5 - (pid - 70), A);
     if (pid === 71) w.task(1, 3, 71, UNSET619, A).putcid(1, 3, A, 1);
     if (pid === 72) w.task(1, 3, 72, TRANSIT | 2, A).cpuCid(1, 3, 0, TRANSIT | 2, A);
-    if (pid === 73) w.task(1, 3, 73, ONCPU | 3, A).cpuCid(1, 3, 1, ONCPU | 3, A);
+    // a running task's CID goes into transit (mm_cid_transit_to_cpu), like 72's
+    if (pid === 73) w.task(1, 3, 73, TRANSIT | 3, A).cpuCid(1, 3, 1, TRANSIT | 3, A);
   }
   w.getcid(1, 3, A, 1).task(1, 3, 74, ONCPU | 1, A); // back in fork: 74 gets its CID
   w.add({ pid: 1, cpu: 3, ev: 'sched_process_fork', body: 'comm=init pid=1 child_comm=init child_pid=74' });
@@ -106,6 +107,25 @@ describe('fixup-missed-task', () => {
     const r = analyzeText(w.text());
     expect(r.anomalies.map((a) => [a.kind, a.pid, a.cid, a.walker])).toEqual([['fixup-missed-task', 3, 2, 1]]);
     expect(r.totals.walksMissed).toBe(1);
+  });
+  it('a walk the kernel ended (a CPU-owned CID without TRANSIT) is judged even when the trace is cut right after', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
+    w.userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+    w.fixup(1, 0, 2, 1, 2, A).task(1, 0, 2, UNSET619, A).putcid(1, 0, A, 1);
+    w.getcid(2, 2, A, 1).cpuCid(2, 2, 2, ONCPU | 1, A); // CPU 2 after the walk: per-CPU mode, transit over
+    const r = analyzeText(w.text(), { truncated: true });
+    expect(r.truncated).toBe(true);
+    expect(r.anomalies.map((a) => [a.kind, a.pid])).toEqual([['fixup-missed-task', 3]]);
+  });
+  it('a walk still open where the trace is cut is not judged: what follows is unknown', () => {
+    const w = new TraceWriter('tracefs');
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
+    w.userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+    w.fixup(1, 0, 2, 1, 2, A).cpuCid(1, 1, 1, TRANSIT | 1, A); // a transit CID: the walk may go on
+    expect(analyzeText(w.text(), { truncated: true }).anomalies).toEqual([]);
   });
   it('a task with no CID yet (still in fork) has nothing to hand over: not a miss', () => {
     const w = new TraceWriter('tracefs');
