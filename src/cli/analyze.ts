@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { analyzeText } from '../trace/analyze.ts';
 import { formatAnalysis } from '../trace/format.ts';
 import { usageError } from '../util/errors.ts';
+import { reanalyzeLoop } from '../loop/reanalyze.ts';
 
 const cmd: CommandModule = {
   command: 'analyze <trace>',
@@ -10,9 +11,17 @@ const cmd: CommandModule = {
   builder: (y) =>
     y.positional('trace', { type: 'string', describe: 'trace.txt, a tracefs trace, a console log or a mail quoting one' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object: { anomalies, mms, totals, ... }' })
+      .option('loop', { type: 'boolean', default: false, describe: 'the argument is a loop dir: replay every run\'s trace with this analyzer and rewrite run.json evidence and loop.json statistics' })
       .option('cpus', { type: 'number', describe: 'CPU count for the users threshold (default: trace header #P:N, else highest CPU seen + 1)' }),
   handler: async (argv) => {
-    const a = argv as unknown as { trace: string; json: boolean; cpus?: number };
+    const a = argv as unknown as { trace: string; json: boolean; cpus?: number; loop: boolean };
+    if (a.loop) {
+      const rec = await reanalyzeLoop(a.trace);
+      const s = rec.stats;
+      process.stdout.write(a.json ? JSON.stringify({ dir: a.trace, stats: s }) + '\n'
+        : `${s.reproduced} of ${s.valid} runs reproduced; evidence (${s.evidence.kinds.join(', ')}) in ${s.evidence.withEvidence} of ${s.evidence.traced} traced runs\n`);
+      return;
+    }
     if (a.cpus !== undefined && (!Number.isInteger(a.cpus) || a.cpus < 1)) throw usageError(`--cpus ${a.cpus}: give a positive integer`);
     let text: string;
     try {

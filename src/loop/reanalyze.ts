@@ -1,0 +1,47 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
+import { evidenceOf } from '../verdict/evidence.ts';
+import { writeJsonAtomic } from '../util/fs.ts';
+import { usageError } from '../util/errors.ts';
+import type { RunRecord } from '../run/types.ts';
+import type { LoopRecord } from './types.ts';
+import { loopStats, summarizeRun } from './summary.ts';
+
+/**
+ * Replay every run's trace of a loop with this krepro's analyzer, rewrite
+ * each run.json's analysis and evidence and the loop's statistics. For a
+ * loop taken before the analyzer learned something (or before run.json had
+ * evidence): the traces are the data, the findings follow from them.
+ */
+export async function reanalyzeLoop(dir: string, evidenceKinds: readonly string[] = ['fixup-missed-task']): Promise<LoopRecord> {
+  let loop: LoopRecord;
+  try {
+    loop = JSON.parse(await readFile(join(dir, 'loop.json'), 'utf8')) as LoopRecord;
+  } catch (e) {
+    throw usageError(`cannot read ${join(dir, 'loop.json')} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a loop dir`);
+  }
+  const runs = [];
+  for (const s of loop.runs) {
+    const runDir = join(dir, s.dir);
+    const rec = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8').catch(() => 'null')) as RunRecord | null;
+    if (!rec) { runs.push(s); continue; }
+    const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
+    if (trace) {
+      // The cut is what the run saw (a dump cut by the stall, a section that did not arrive whole).
+      const a = analyzeText(trace, { cpus: rec.qemu?.cpus, truncated: rec.analysis?.truncated ?? false });
+      if (a.mmcidEvents) {
+        rec.analysis = summarizeAnalysis(a);
+        await writeJsonAtomic(join(runDir, 'analysis.json'), a);
+      }
+    }
+    rec.evidence = evidenceOf(rec.analysis);
+    await writeJsonAtomic(join(runDir, 'run.json'), rec);
+    runs.push(summarizeRun(rec, s.index, s.dir));
+  }
+  loop.runs = runs;
+  loop.stats = loopStats(runs, evidenceKinds);
+  loop.updatedAt = new Date().toISOString();
+  await writeJsonAtomic(join(dir, 'loop.json'), loop);
+  return loop;
+}
