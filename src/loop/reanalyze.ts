@@ -29,7 +29,9 @@ export async function reanalyzeLoop(dir: string, evidenceKinds: readonly string[
     const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
     if (trace) {
       // The cut is what the run saw (a dump cut by the stall, a section that did not arrive whole).
-      const a = analyzeText(trace, { cpus: rec.qemu?.cpus, truncated: rec.analysis?.truncated ?? false });
+      // A trace.txt without a tracefs header is the kernel's console dump (see run.ts collectTrace).
+      const fromConsole = !/^# entries-in-buffer\/entries-written:/m.test(trace.slice(0, 4096));
+      const a = analyzeText(trace, { cpus: rec.qemu?.cpus, truncated: rec.analysis?.truncated ?? false, startMayBeCut: fromConsole });
       if (a.mmcidEvents) {
         rec.analysis = summarizeAnalysis(a);
         await writeJsonAtomic(join(runDir, 'analysis.json'), a);

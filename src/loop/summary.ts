@@ -42,7 +42,8 @@ export function summarizeRun(rec: RunRecord, index: number, dir: string): RunSum
     s.evidence = ev.traced ? Object.keys(ev.kinds) : null;
     s.triggers = ev.traced ? ev.triggers : null;
   }
-  if (rec.verdict === 'reproduced' && rec.workload) s.stallAfterSec = rec.workload.t ?? 0;
+  // No heartbeat at all after init: the stall came within the workload's first second.
+  if (rec.verdict === 'reproduced') s.stallAfterSec = rec.workload?.t ?? (rec.timings?.bootToInitMs != null ? 0 : null);
   if (rec.error) s.error = rec.error;
   return s;
 }

@@ -380,6 +380,7 @@ async function collectTrace(runDir: string, consoleText: string, cpus: number): 
     await writeFile(join(runDir, safe === 'trace.txt' ? 'trace.txt' : `guest-${safe}`), body);
   }
   let truncated = incomplete.includes('trace.txt');
+  let fromConsole = false;
   if (!files['trace.txt']) {
     let dump: { text: string; complete: boolean } | null = null;
     try {
@@ -390,13 +391,14 @@ async function collectTrace(runDir: string, consoleText: string, cpus: number): 
     if (dump?.text) {
       await writeFile(join(runDir, 'trace.txt'), dump.text);
       truncated = !dump.complete;
+      fromConsole = true;
     }
   }
   // Replay mmcid events, if the trace has any: findings go to analysis.json and run.json.
   const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
   if (!trace) return null;
   try {
-    const a = analyzeText(trace, { cpus, truncated });
+    const a = analyzeText(trace, { cpus, truncated, startMayBeCut: fromConsole });
     if (!a.mmcidEvents) return null;
     await writeJsonAtomic(join(runDir, 'analysis.json'), a);
     return summarizeAnalysis(a);

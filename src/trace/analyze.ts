@@ -94,6 +94,13 @@ export interface AnalyzeOptions {
   cpus?: number;
   /** The text is known to stop before the trace did (e.g. a transfer cut short). */
   truncated?: boolean;
+  /**
+   * The text is a ring-buffer dump without a tracefs header (ftrace_dump_on_oops
+   * on the console): each CPU's buffer drops its oldest pages on its own when
+   * full, so before the latest of the CPUs' first events some CPU's events may
+   * be missing. The replay then starts there, as for a `[LOST]` marker.
+   */
+  startMayBeCut?: boolean;
 }
 
 interface Walk {
@@ -234,7 +241,7 @@ export function analyzeText(text: string, opts: AnalyzeOptions = {}): TraceAnaly
 
 export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): TraceAnalysis {
   // With lost events only the tail that every CPU's buffer still covers is complete.
-  const replayFrom = parsed.completeFrom;
+  const replayFrom = parsed.completeFrom ?? (opts.startMayBeCut && parsed.firstTimes.length ? Math.max(...parsed.firstTimes) : null);
   const events = replayFrom === null ? parsed.events : parsed.events.filter((e) => e.line.time >= replayFrom);
   const skippedEvents = parsed.events.length - events.length;
   const design = detectDesign(events);

@@ -52,6 +52,8 @@ export interface ParsedTrace {
    */
   lost: boolean;
   completeFrom: number | null;
+  /** Each CPU's first event time (any event), for callers that know the start may be cut. */
+  firstTimes: number[];
   /**
    * The text stops before the trace did: a tracefs dump with fewer event
    * lines than its header's entries-in-buffer (a transfer cut short), or an
@@ -255,7 +257,7 @@ export function parseTrace(text: string): ParsedTrace {
   const completeFrom = lost && firstTime.size ? Math.max(...firstTime.values()) : null;
   // The header counts each event once; a dump may also hold `[LOST]` notes.
   const truncated = inBuffer !== null && traceLines < inBuffer;
-  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom, truncated };
+  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom, truncated, firstTimes: [...firstTime.values()] };
 }
 
 /**

@@ -119,6 +119,22 @@ describe('fixup-missed-task', () => {
     expect(r.truncated).toBe(true);
     expect(r.anomalies.map((a) => [a.kind, a.pid])).toEqual([['fixup-missed-task', 3]]);
   });
+  it('a console dump: before every CPU has its first event, counts are not checked; a later miss is still found', () => {
+    const w = new TraceWriter('console');
+    // CPU 1's buffer dropped its oldest page: its user_add of pid 9 (users=2) is gone.
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(1, 0, 8, 3, A).getcid(1, 0, A, 1).task(1, 0, 8, 1, A);
+    w.userAdd(1, 1, 2, 4, A).getcid(1, 1, A, 2).task(1, 1, 2, 2, A); // CPU 1's first event
+    w.userAdd(1, 0, 3, 5, A).getcid(1, 0, A, 3).task(1, 0, 3, 3, A);
+    w.fixup(1, 0, 8, 1, 4, A).task(1, 0, 8, UNSET619, A).putcid(1, 0, A, 1);
+    w.fixup(1, 0, 3, 3, 3, A).task(1, 0, 3, UNSET619, A).putcid(1, 0, A, 3);
+    w.userAdd(1, 0, 4, 6, A);
+    expect(kinds(analyzeText(w.text()))).toContain('users-mismatch'); // taken at its word
+    const r = analyzeText(w.text(), { startMayBeCut: true });
+    expect(r.replayFrom).not.toBeNull();
+    // pid 2 (CPU 1, after the covered point) held CID 2 and was never visited
+    expect(r.anomalies.map((a) => [a.kind, a.pid])).toEqual([['fixup-missed-task', 2]]);
+  });
   it('a walk still open where the trace is cut is not judged: what follows is unknown', () => {
     const w = new TraceWriter('tracefs');
     w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
