@@ -1,3 +1,4 @@
+import { parseTree, type ParseError } from 'jsonc-parser';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { sha256 } from '../util/fs.ts';
@@ -71,119 +72,14 @@ export function lineCol(text: string, offset: number): { line: number; col: numb
 }
 
 /**
- * Where JSON.parse gave up, for texts whose error message has no position:
- * a small scanner of the JSON grammar that returns the offset of the first
- * character that cannot belong to valid JSON (text.length if it ends early).
+ * Where JSON.parse gave up, for texts whose error message has no position
+ * (Node 20 says only `Unexpected token '}'` for some): jsonc-parser's first
+ * error offset (text.length if it found none).
  */
 export function jsonErrorOffset(text: string): number {
-  let i = 0;
-  class Stop extends Error {
-    constructor(readonly at: number) {
-      super('stop');
-    }
-  }
-  const ws = () => {
-    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
-  };
-  const fail = (): never => {
-    throw new Stop(i);
-  };
-  const lit = (w: string) => {
-    for (const ch of w) {
-      if (text[i] !== ch) fail();
-      i++;
-    }
-  };
-  const str = () => {
-    if (text[i] !== '"') fail();
-    i++;
-    while (i < text.length && text[i] !== '"') {
-      const c = text.charCodeAt(i);
-      if (c < 0x20) fail();
-      if (text[i] === '\\') {
-        i++;
-        if (text[i] === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
-          i += 5;
-          continue;
-        }
-        if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
-      }
-      i++;
-    }
-    if (i >= text.length) fail();
-    i++;
-  };
-  const num = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
-    if (!m) fail();
-    i += m![0].length;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        str();
-        ws();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    }
-    if (c === '"') return str();
-    if (c === 't') return lit('true');
-    if (c === 'f') return lit('false');
-    if (c === 'n') return lit('null');
-    return num();
-  };
-  try {
-    value();
-    ws();
-    if (i < text.length) fail();
-    return text.length;
-  } catch (e) {
-    if (e instanceof Stop) return e.at;
-    throw e;
-  }
+  const errors: ParseError[] = [];
+  parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
+  return errors.length ? errors[0].offset : text.length;
 }
 
 function typeName(o: OptionSpec): string {

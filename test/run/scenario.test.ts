@@ -89,10 +89,11 @@ describe('scenario parsing', () => {
 
   it('malformed JSON says where', () => {
     expect(() => parseScenario('{\n  "cpus": 4,\n  "memory": 512,,\n}', 'scenario t', spec)).toThrow(/^scenario t: not valid JSON at line 3, column 17 .*fix the file$/);
-    expect(() => parseScenario('{\n  "verbose": tru\n}', 's', spec)).toThrow(/^s: not valid JSON at line 2, column 17 \(Unexpected token '\\n'\): fix the file$/);
+    // column 14: where the bad value `tru` starts
+    expect(() => parseScenario('{\n  "verbose": tru\n}', 's', spec)).toThrow(/^s: not valid JSON at line 2, column 14 \(Unexpected token '\\n'\): fix the file$/);
     expect(() => parseScenario('{"cpus": 4', 's', spec)).toThrow(/at line 1, column 11/);
     expect(jsonErrorOffset('{"a": [1, 2,]}')).toBe(12);
-    expect(jsonErrorOffset('{"a": "x\\q"}')).toBe(9);
+    expect(jsonErrorOffset('{"a": "x\\q"}')).toBe(6); // the string with the bad escape starts there
     expect(jsonErrorOffset('{"a": {"b": null}} x')).toBe(19);
     expect(lineCol('ab\ncd', 4)).toEqual({ line: 2, col: 2 });
   });

@@ -86,6 +86,13 @@ describe('clean traces: zero anomalies', () => {
   }
 });
 
+/** pids 1, 2, 3 in mm A on CPU 0, holding task CIDs 0, 1, 2. */
+function threeUsersWithCids(w: TraceWriter): void {
+    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
+    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
+    w.userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+}
+
 describe('fixup-missed-task', () => {
   for (const shape of shapes) {
     it(`finds the user the walk skipped (${shape})`, () => {
@@ -98,9 +105,7 @@ describe('fixup-missed-task', () => {
   }
   it('a user_del after the walk does not excuse the miss: removal needs the mutex the walker holds', () => {
     const w = new TraceWriter('tracefs');
-    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
-    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
-    w.userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+    threeUsersWithCids(w);
     w.fixup(1, 0, 2, 1, 2, A).task(1, 0, 2, UNSET619, A).putcid(1, 0, A, 1);
     // 3 execs on CPU 1 right after the walk (sched_mm_cid_exit: CID back, then user_del): still missed
     w.task(3, 1, 3, UNSET619, A).putcid(3, 1, A, 2).userDel(3, 1, 3, 2, A);
@@ -110,9 +115,7 @@ describe('fixup-missed-task', () => {
   });
   it('a walk the kernel ended (a CPU-owned CID without TRANSIT) is judged even when the trace is cut right after', () => {
     const w = new TraceWriter('tracefs');
-    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
-    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
-    w.userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+    threeUsersWithCids(w);
     w.fixup(1, 0, 2, 1, 2, A).task(1, 0, 2, UNSET619, A).putcid(1, 0, A, 1);
     w.getcid(2, 2, A, 1).cpuCid(2, 2, 2, ONCPU | 1, A); // CPU 2 after the walk: per-CPU mode, transit over
     const r = analyzeText(w.text(), { truncated: true });
@@ -137,9 +140,7 @@ describe('fixup-missed-task', () => {
   });
   it('a walk still open where the trace is cut is not judged: what follows is unknown', () => {
     const w = new TraceWriter('tracefs');
-    w.userAdd(1, 0, 1, 1, A).getcid(1, 0, A, 0).task(1, 0, 1, 0, A);
-    w.userAdd(1, 0, 2, 2, A).getcid(1, 0, A, 1).task(1, 0, 2, 1, A);
-    w.userAdd(1, 0, 3, 3, A).getcid(1, 0, A, 2).task(1, 0, 3, 2, A);
+    threeUsersWithCids(w);
     w.fixup(1, 0, 2, 1, 2, A).cpuCid(1, 1, 1, TRANSIT | 1, A); // a transit CID: the walk may go on
     expect(analyzeText(w.text(), { truncated: true }).anomalies).toEqual([]);
   });
