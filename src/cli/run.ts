@@ -59,6 +59,7 @@ function print(rec: RunRecord, json: boolean): void {
     return;
   }
   const t = rec.timings;
+  const ms = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v / 1000).toFixed(1)} s`);
   process.stdout.write(`verdict: ${rec.verdict}${rec.title ? `: ${rec.title}` : ''}\n`);
   if (rec.error) process.stdout.write(`reason:  ${rec.error}\n`);
   for (const u of rec.unrelated) process.stdout.write(`unrelated: ${u.title}\n`);
@@ -74,12 +75,21 @@ function print(rec: RunRecord, json: boolean): void {
       `triggers: ${x.crossUp} crossings of the CPU count (${x.crossUpWithVfork} with a vfork child alive), ${x.fixupWalks} fixup walks (${x.walksWithVfork} with a vfork child alive, ${x.walksMissed} missed a task)\n`);
     process.stdout.write(`trace:   ${join(rec.dir, 'trace.txt')} (findings: ${join(rec.dir, 'analysis.json')})\n`);
   }
-  if (rec.verdict === 'reproduced' && rec.workload?.t !== undefined) process.stdout.write(`stall:   after ${rec.workload.t}-${rec.workload.t + 1} s of workload (last heartbeat t=${rec.workload.t})\n`);
-  const ms = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v / 1000).toFixed(1)} s`);
+  if (rec.verdict === 'reproduced' && rec.timings.bootToInitMs != null) {
+    const t = rec.workload?.t;
+    process.stdout.write(t !== undefined
+      ? `stall:   after ${t}-${t + 1} s of workload (last heartbeat t=${t}); reported ${ms(t0(rec))} after QEMU start\n`
+      : `stall:   within the workload's first second (no heartbeat); reported ${ms(t0(rec))} after QEMU start\n`);
+  }
   process.stdout.write(`timings: boot-to-init ${ms(t.bootToInitMs)}, detection ${ms(t.detectMs)}, detection-to-exit ${ms(t.detectToExitMs)}, total ${ms(t.totalMs)}\n`);
   if (rec.vcpus) for (const v of rec.vcpus) process.stdout.write(`  CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` (${v.source})` : ''}\n`);
   process.stdout.write(`results: ${runDirOf(rec)}\n`);
   if (existsSync(join(rec.dir, 'report.txt'))) process.stdout.write(`report:  ${join(rec.dir, 'report.txt')}\n`);
+}
+
+/** QEMU start to the detection. */
+function t0(rec: RunRecord): number | null {
+  return rec.timings.detectMs ?? rec.detection?.atMs ?? null;
 }
 
 function runDirOf(rec: RunRecord): string {
