@@ -104,6 +104,28 @@ export async function touchUsed(dir: string): Promise<void> {
   await utimes(metaPath(dir), now, now).catch(() => {});
 }
 
+/**
+ * A build in use: a process that boots it (a run, a loop's runs, a
+ * bisection's steps) names itself in `<build>/.krepro-users/<pid>`, and
+ * eviction never removes a build with a live user. A dead user's file is
+ * stale and ignored, so a killed krepro pins nothing. (A loop of 20 runs
+ * lost its kernel to eviction when a bisection beside it made 7 builds.)
+ */
+export async function holdBuild(dir: string, pid = process.pid): Promise<() => Promise<void>> {
+  const users = join(dir, '.krepro-users');
+  await mkdir(users, { recursive: true });
+  const f = join(users, String(pid));
+  await writeFile(f, '');
+  return async () => {
+    await rmrf(f).catch(() => {});
+  };
+}
+
+export async function buildInUse(dir: string): Promise<boolean> {
+  const names = await entriesOf(join(dir, '.krepro-users'));
+  return names.some((n) => /^\d+$/.test(n) && pidAlive(Number(n)));
+}
+
 async function entriesOf(root: string): Promise<string[]> {
   return readdir(root).catch(() => [] as string[]);
 }
@@ -159,8 +181,12 @@ export async function evict(cacheDir: string, keep: string, env = process.env): 
   const builds = await listBuilds(cacheDir);
   const sized = [];
   for (const b of builds) sized.push({ dir: b.dir, bytes: await duBytes(b.dir) });
-  const victims = chooseEvictions(sized, keep, maxBuilds, maxBytes);
-  for (const v of victims) await rmrf(v);
+  const victims = [];
+  for (const v of chooseEvictions(sized, keep, maxBuilds, maxBytes)) {
+    if (await buildInUse(v)) continue;   // over the limit for as long as someone boots it
+    await rmrf(v);
+    victims.push(v);
+  }
   return victims;
 }
 

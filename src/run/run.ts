@@ -8,7 +8,7 @@ import type { RunRecord, VcpuState, Verdict } from './types.ts';
 import type { BuildResult } from '../build/types.ts';
 import type { CrashReport } from '../console/types.ts';
 import { buildKernel } from '../build/build.ts';
-import { readMeta } from '../build/cache.ts';
+import { readMeta, holdBuild } from '../build/cache.ts';
 import { buildInitramfs } from '../image/initramfs.ts';
 import { guestCmdline, parseWorkloadSpec } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
@@ -218,6 +218,8 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
   }
   let configText: string | null = null;
   if (build) {
+    // Pinned against eviction for as long as this process lives (a loop's, a bisection's later runs).
+    await holdBuild(build.dir).catch(() => {});
     rec.kernel = { tree: build.tree, commit: build.commit, buildKey: build.key, patches: build.patches, bzImage: build.bzImage, version: build.kernelRelease };
     configText = await readFile(build.config, 'utf8').catch(() => null);
     if (configText !== null) await writeFile(join(runDir, 'config'), configText);

@@ -53,3 +53,31 @@ describe('build progress', () => {
     expect(firstCompilerErrors(log)).toEqual(['kernel/sched/core.c:12:3: error: expected ; before }', 'make[3]: *** [scripts/Makefile.build:229: kernel/sched/core.o] Error 1']);
   });
 });
+
+describe('builds in use are not evicted', () => {
+  it('a build with a live user stays; a dead user pins nothing', async () => {
+    const { mkdtemp, mkdir, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { evict, holdBuild, buildInUse, writeMeta } = await import('../../src/build/cache.ts');
+    const cache = await mkdtemp(join(tmpdir(), 'krepro-evict-'));
+    const dirs: string[] = [];
+    for (const k of ['aaa', 'bbb', 'ccc']) {
+      const d = join(cache, 'builds', k);
+      await mkdir(d, { recursive: true });
+      await writeMeta(d, { key: k } as never);
+      dirs.push(d);
+      await new Promise((r) => setTimeout(r, 20)); // distinct mtimes: ccc newest
+    }
+    const release = await holdBuild(dirs[0]);            // the oldest, in use by this process
+    await mkdir(join(dirs[1], '.krepro-users'), { recursive: true });
+    await writeFile(join(dirs[1], '.krepro-users', '999999999'), ''); // a dead pid
+    expect(await buildInUse(dirs[0])).toBe(true);
+    expect(await buildInUse(dirs[1])).toBe(false);
+    const gone = await evict(cache, dirs[2], { KREPRO_MAX_BUILDS: '1' });
+    expect(gone).toEqual([dirs[1]]);
+    await release();
+    expect(await buildInUse(dirs[0])).toBe(false);
+    expect(await evict(cache, dirs[2], { KREPRO_MAX_BUILDS: '1' })).toEqual([dirs[0]]);
+  });
+});
