@@ -192,7 +192,8 @@ export async function ensureDebianSeriesTree(cacheDir: string, spec: DebianSpec,
       await extractDeb(deb, unpack);
       const tarball = await findDebianTarball(join(unpack, 'usr', 'src'), spec.series);
       if (!tarball) throw envError(`${deb} holds no usr/src/${pkg}.tar.*: is it a linux-source package?`);
-      await commitTarball(cacheDir, tarball, dir, `Debian ${pkg} ${pick.version} (${pick.suite})`, info, log);
+      // No suite in the message: a version that moves from sid to testing keeps its commit hash (and build keys).
+      await commitTarball(cacheDir, tarball, dir, `Debian ${pkg} ${pick.version}`, info, log);
     } finally {
       await rmrf(unpack);
     }
