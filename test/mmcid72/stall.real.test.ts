@@ -7,6 +7,7 @@ import { PROJECT_ROOT, cacheRoot } from '../../src/util/paths.ts';
 import { git } from '../../src/source/git.ts';
 import { ensureDebianSeriesTree, readDebianTreeInfo } from '../../src/source/debian.ts';
 import type { LoopRecord } from '../../src/loop/types.ts';
+import type { RunRecord } from '../../src/run/types.ts';
 import { mmcidHistory, type MmcidHistory } from '../helpers/mmcid-history.ts';
 
 /**
@@ -42,7 +43,7 @@ describe('Linux 7.2 from Debian with the vfork fix undone (real builds and QEMU 
     expect(info?.package).toBe('linux-source-7.2');
     expect(info?.version).toMatch(/^7\.2\./);
     const log = await git(repo, ['log', '--format=%an %ae %aI', '-1']);
-    expect(log.stdout.trim()).toBe('krepro krepro@localhost 2000-01-01T00:00:00Z');
+    expect(log.stdout.trim()).toBe('krepro krepro@localhost 2000-01-01T00:00:00+00:00');
     expect((await git(repo, ['rev-list', '--count', 'HEAD'])).stdout.trim()).toBe('1');
     // Debian's .gitignore ignores the top level: the files must be tracked anyway.
     expect((await git(repo, ['ls-files', 'kernel/sched/core.c'])).stdout.trim()).toBe('kernel/sched/core.c');
@@ -55,10 +56,16 @@ describe('Linux 7.2 from Debian with the vfork fix undone (real builds and QEMU 
     expect(s.valid).toBe(3);
     expect(s.reproduced).toBeGreaterThanOrEqual(1);
     expect(s.evidence.withEvidence).toBeGreaterThanOrEqual(1);
-    // the upstream shape: a CPU spinning in mm_get_cid
-    const dir = rec.runs.find((r) => r.verdict === 'reproduced')!.dir;
-    const consoleText = await readFile(join(results, rec.id, dir, 'console.log'), 'utf8');
-    expect(consoleText).toMatch(/mm_get_cid\+0x/);
+    // The upstream shape: a CPU spinning in mm_get_cid, in the kernel's own
+    // backtraces (printed stalls) or in QEMU's registers (silent ones, where
+    // nothing prints). 20 of 20 measured stalls showed it one way or the other.
+    for (const r of rec.runs.filter((x) => x.verdict === 'reproduced')) {
+      const dir = join(results, rec.id, r.dir);
+      const consoleText = await readFile(join(dir, 'console.log'), 'utf8');
+      const run = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as RunRecord;
+      const inRegisters = (run.vcpus ?? []).some((v) => (v.symbol ?? '').startsWith('mm_get_cid+'));
+      expect(/mm_get_cid\+0x/.test(consoleText) || inRegisters, `${r.dir}: no CPU in mm_get_cid`).toBe(true);
+    }
   });
 
   it('the control (unmodified 7.2) stays clean under the same workload, and its walks miss nothing', async () => {
