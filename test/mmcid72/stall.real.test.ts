@@ -14,7 +14,7 @@ import { mmcidHistory, type MmcidHistory } from '../helpers/mmcid-history.ts';
  * The real bug on the real code: Debian's linux-source-7.2 with the v7.0-rc3
  * fixup walk restored (scenario v6.19-vfork-stall) and its control, the
  * unmodified 7.2 (v6.19-vfork-stall-fixed). Lower bounds come from what was
- * measured here (README, "The v6.19 stall on 7.2"): 20 of 20 runs stalled,
+ * measured here (README, "The v6.19 stall on Linux 7.2"): 20 of 20 runs stalled,
  * Wilson 95% lower bound 0.84, so 0 stalls in 3 runs has probability
  * <= 0.16^3 = 0.004 if the bug is there; the control was clean in 20 of 20.
  */
@@ -55,7 +55,11 @@ describe('Linux 7.2 from Debian with the vfork fix undone (real builds and QEMU 
     console.log('bug loop', JSON.stringify({ rate: s.rate, ci: s.ci, evidence: s.evidence, triggers: s.triggers.mean, stallAfter: s.stallAfter, titles: s.titles }));
     expect(s.valid).toBe(3);
     expect(s.reproduced).toBeGreaterThanOrEqual(1);
-    expect(s.evidence.withEvidence).toBeGreaterThanOrEqual(1);
+    // 12 of 20 measured stalls were silent and left no trace (nothing prints
+    // when every CPU spins with interrupts off), so 3 runs may have none; every
+    // traced one showed the missed walk (8 of 8). The analyzer on a real
+    // trace of this stall is a fast test (test/trace/seed.test.ts).
+    expect(s.evidence.withEvidence).toBe(s.evidence.traced);
     // The upstream shape: a CPU spinning in mm_get_cid, in the kernel's own
     // backtraces (printed stalls) or in QEMU's registers (silent ones, where
     // nothing prints). 20 of 20 measured stalls showed it one way or the other.

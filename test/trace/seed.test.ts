@@ -55,3 +55,18 @@ describe('the seed message', () => {
     expect(r.traceLines).toBe(500 * 19);
   });
 });
+
+// Our own data: the dump a soft lockup printed on Linux 7.2.13 with the rc3
+// walk restored (scenario v6.19-vfork-stall), cut to one mm. The same shape
+// as the seed: the task-list loop revisits 179 and stops before vfork child 180.
+describe('a real 7.2 trace of the stall', () => {
+  const real = readFileSync(new URL('./data/7.2-restored-walk-miss.txt', import.meta.url), 'utf8');
+  it('finds the vfork child the restored walk missed', () => {
+    const r = analyzeText(real, { cpus: 4, startMayBeCut: true });
+    expect(r.design).toBe('6.19');
+    expect(r.anomalies.map((a) => [a.kind, a.pid, a.cid, a.walker])).toEqual([['fixup-missed-task', 180, 2, 176]]);
+    expect(r.anomalies[0].message).toMatch(/visited pids 179, 182, 183, 179 but never pid 180/);
+    expect(r.totals).toMatchObject({ fixupWalks: 1, walksMissed: 1 });
+  });
+});
+
