@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PROJECT_ROOT } from '../../src/util/paths.ts';
+import { kreproIn, kernelishRepo } from '../helpers/cli.ts';
 
 /**
  * The bad-input half of the hardening matrix: every case runs the real CLI
@@ -16,18 +17,12 @@ let kernelish: string;
 let tiny: string;
 let tinyMounted = false;
 
-const krepro = (args: string[], env: Record<string, string> = {}) =>
-  execa('node', [join(PROJECT_ROOT, 'bin/krepro.mjs'), ...args], { reject: false, env: { KREPRO_CACHE: join(tmp, 'cache'), KREPRO_RESULTS: join(tmp, 'results'), ...env }, extendEnv: true });
+let krepro: ReturnType<typeof kreproIn>;
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'krepro-bad-'));
-  kernelish = join(tmp, 'linux');
-  await mkdir(kernelish);
-  await writeFile(join(kernelish, 'Makefile'), 'all:\n');
-  await writeFile(join(kernelish, 'Kconfig'), 'config FOO\n\tbool\n');
-  await execa('git', ['init', '-q', kernelish]);
-  await execa('git', ['-C', kernelish, '-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '.']);
-  await execa('git', ['-C', kernelish, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'x']);
+  krepro = kreproIn(tmp);
+  kernelish = await kernelishRepo(join(tmp, 'linux'));
   await writeFile(join(tmp, 'notes.txt'), 'hello, not a patch\n');
   // A 4 MB disk, for the no-space cases (root only; skipped with a reason otherwise).
   tiny = join(tmp, 'tiny');

@@ -4,22 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PROJECT_ROOT } from '../../src/util/paths.ts';
+import { kreproIn, kernelishRepo } from '../helpers/cli.ts';
 
 /** The real CLI: --scenario with --dry-run (nothing built, nothing downloaded), and --revert's usage errors. */
 let tmp: string;
 let kernelish: string;
-const krepro = (args: string[]) =>
-  execa('node', [join(PROJECT_ROOT, 'bin/krepro.mjs'), ...args], { reject: false, env: { KREPRO_CACHE: join(tmp, 'cache'), KREPRO_RESULTS: join(tmp, 'results') }, extendEnv: true });
+let krepro: ReturnType<typeof kreproIn>;
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'kscen-cli-'));
-  kernelish = join(tmp, 'linux');
-  await mkdir(kernelish);
-  await writeFile(join(kernelish, 'Makefile'), 'all:\n');
-  await writeFile(join(kernelish, 'Kconfig'), 'config FOO\n\tbool\n');
-  await execa('git', ['init', '-q', kernelish]);
-  await execa('git', ['-C', kernelish, 'add', '.']);
-  await execa('git', ['-C', kernelish, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'x']);
+  krepro = kreproIn(tmp);
+  kernelish = await kernelishRepo(join(tmp, 'linux'));
 });
 
 describe('krepro run --scenario', () => {
