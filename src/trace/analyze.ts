@@ -241,7 +241,7 @@ export function analyzeText(text: string, opts: AnalyzeOptions = {}): TraceAnaly
 
 export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): TraceAnalysis {
   // With lost events only the tail that every CPU's buffer still covers is complete.
-  const replayFrom = parsed.completeFrom ?? (opts.startMayBeCut && parsed.firstTimes.length ? Math.max(...parsed.firstTimes) : null);
+  const replayFrom = parsed.completeFrom ?? (opts.startMayBeCut ? parsed.coveredFrom : null);
   const events = replayFrom === null ? parsed.events : parsed.events.filter((e) => e.line.time >= replayFrom);
   const skippedEvents = parsed.events.length - events.length;
   const design = detectDesign(events);
@@ -444,10 +444,15 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
    * kernel itself says the walk is over, even when the trace stops before
    * the mm's next user_add/user_del.
    */
+  /** Judge every open walk in this mm. */
+  const closeWalksIn = (m: Mm) => {
+    for (const w of [...m.walks.values()]) closeWalk(m, w);
+  };
+
   const closeWalksAtModeFlip = (m: Mm, raw: number) => {
     if (design !== '6.19' || !m.walks.size) return;
     const v = dc(raw);
-    if (v.onCpu && !v.transit && !v.unset) for (const w of [...m.walks.values()]) closeWalk(m, w);
+    if (v.onCpu && !v.transit && !v.unset) closeWalksIn(m);
   };
 
   const walkersOpen = new Map<number, Set<Mm>>();   // walker pid -> mms it has an open walk in
@@ -475,7 +480,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       finished.push(m);
       return;
     }
-    for (const w of [...m.walks.values()]) closeWalk(m, w);
+    closeWalksIn(m);
     for (const p of m.pendingDup) p.fire();
     m.pendingDup = [];
     for (const x of m.exhausted.values()) reportExhausted(m, x, null);
@@ -578,7 +583,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       case 'user_add': {
         closeWalksBy(line.pid);
         // Users change only under mm_cid.mutex, which a walker holds: any walk in this mm is over.
-        for (const w of [...m.walks.values()]) closeWalk(m, w);
+        closeWalksIn(m);
         if (m.dead || (e.users === 1 && (m.users !== null || m.slots.size > 0))) {
           finish(m);
           mms.set(e.mm, (m = newMm(e.mm, line)));
@@ -589,7 +594,7 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
       }
       case 'user_del': {
         closeWalksBy(line.pid);
-        for (const w of [...m.walks.values()]) closeWalk(m, w);
+        closeWalksIn(m);
         usersEvent(m, e);
         dropHolder(m, `task:${e.pid}`, line);
         if (e.users === 0) m.dead = true;

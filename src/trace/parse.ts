@@ -52,8 +52,13 @@ export interface ParsedTrace {
    */
   lost: boolean;
   completeFrom: number | null;
-  /** Each CPU's first event time (any event), for callers that know the start may be cut. */
-  firstTimes: number[];
+  /**
+   * The latest of the CPUs' first timestamps: from here on every CPU's
+   * buffer is known to hold its events (null: no events). completeFrom is
+   * this when the trace says it lost events; callers that know the start
+   * may be cut otherwise use it themselves.
+   */
+  coveredFrom: number | null;
   /**
    * The text stops before the trace did: a tracefs dump with fewer event
    * lines than its header's entries-in-buffer (a transfer cut short), or an
@@ -254,10 +259,11 @@ export function parseTrace(text: string): ParsedTrace {
     else if (line.event.startsWith('mmcid_')) rejected++;
     if (end === n) break;
   }
-  const completeFrom = lost && firstTime.size ? Math.max(...firstTime.values()) : null;
+  const coveredFrom = firstTime.size ? Math.max(...firstTime.values()) : null;
+  const completeFrom = lost ? coveredFrom : null;
   // The header counts each event once; a dump may also hold `[LOST]` notes.
   const truncated = inBuffer !== null && traceLines < inBuffer;
-  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom, truncated, firstTimes: [...firstTime.values()] };
+  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom, truncated, coveredFrom };
 }
 
 /**
