@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
-import { evidenceOf } from '../verdict/evidence.ts';
+import { judgeRunTrace, isConsoleDump } from '../run/trace-file.ts';
+import { DEFAULT_EVIDENCE_KINDS, evidenceOf } from '../verdict/evidence.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { usageError } from '../util/errors.ts';
 import type { RunRecord } from '../run/types.ts';
@@ -14,7 +14,7 @@ import { loopStats, summarizeRun } from './summary.ts';
  * loop taken before the analyzer learned something (or before run.json had
  * evidence): the traces are the data, the findings follow from them.
  */
-export async function reanalyzeLoop(dir: string, evidenceKinds: readonly string[] = ['fixup-missed-task']): Promise<LoopRecord> {
+export async function reanalyzeLoop(dir: string, evidenceKinds: readonly string[] = DEFAULT_EVIDENCE_KINDS): Promise<LoopRecord> {
   let loop: LoopRecord;
   try {
     loop = JSON.parse(await readFile(join(dir, 'loop.json'), 'utf8')) as LoopRecord;
@@ -29,13 +29,7 @@ export async function reanalyzeLoop(dir: string, evidenceKinds: readonly string[
     const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
     if (trace) {
       // The cut is what the run saw (a dump cut by the stall, a section that did not arrive whole).
-      // A trace.txt without a tracefs header is the kernel's console dump (see run.ts collectTrace).
-      const fromConsole = !/^# entries-in-buffer\/entries-written:/m.test(trace.slice(0, 4096));
-      const a = analyzeText(trace, { cpus: rec.qemu?.cpus, truncated: rec.analysis?.truncated ?? false, startMayBeCut: fromConsole });
-      if (a.mmcidEvents) {
-        rec.analysis = summarizeAnalysis(a);
-        await writeJsonAtomic(join(runDir, 'analysis.json'), a);
-      }
+      rec.analysis = await judgeRunTrace(runDir, trace, { cpus: rec.qemu?.cpus, truncated: rec.analysis?.truncated ?? false, startMayBeCut: isConsoleDump(trace) });
     }
     rec.evidence = evidenceOf(rec.analysis);
     await writeJsonAtomic(join(runDir, 'run.json'), rec);

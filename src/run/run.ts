@@ -24,7 +24,7 @@ import { probeKvm, decideAccel, fallBackToTcg, fallbackNotifier, recordKvmFailur
 import { ConsoleMonitor } from './monitor.ts';
 import { classify } from '../console/classify.ts';
 import { extractFtraceDumpInfo } from '../trace/parse.ts';
-import { analyzeText, summarizeAnalysis } from '../trace/analyze.ts';
+import { judgeRunTrace } from './trace-file.ts';
 import { evidenceOf } from '../verdict/evidence.ts';
 import { decide } from '../verdict/verdict.ts';
 import { writeJsonAtomic, exists } from '../util/fs.ts';
@@ -400,10 +400,7 @@ async function collectTrace(runDir: string, consoleText: string, cpus: number): 
   const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
   if (!trace) return null;
   try {
-    const a = analyzeText(trace, { cpus, truncated, startMayBeCut: fromConsole });
-    if (!a.mmcidEvents) return null;
-    await writeJsonAtomic(join(runDir, 'analysis.json'), a);
-    return summarizeAnalysis(a);
+    return await judgeRunTrace(runDir, trace, { cpus, truncated, startMayBeCut: fromConsole });
   } catch {
     return null;
   }

@@ -1,0 +1,21 @@
+import { join } from 'node:path';
+import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary } from '../trace/analyze.ts';
+import { writeJsonAtomic } from '../util/fs.ts';
+
+/**
+ * Judge a run's trace.txt: replay it, keep the whole analysis in
+ * analysis.json beside run.json, and return what run.json keeps. Null when
+ * the trace has no mmcid events. One place for a run and for re-judging a
+ * loop's runs later (krepro analyze --loop).
+ */
+export async function judgeRunTrace(runDir: string, trace: string, opts: AnalyzeOptions): Promise<TraceSummary | null> {
+  const a = analyzeText(trace, opts);
+  if (!a.mmcidEvents) return null;
+  await writeJsonAtomic(join(runDir, 'analysis.json'), a);
+  return summarizeAnalysis(a);
+}
+
+/** A trace.txt without a tracefs header is the kernel's console dump (ftrace_dump_on_oops), whose start may be cut. */
+export function isConsoleDump(trace: string): boolean {
+  return !/^# entries-in-buffer\/entries-written:/m.test(trace.slice(0, 4096));
+}
