@@ -16,6 +16,7 @@ import { listBuilds } from '../src/build/cache.ts';
 import { runKernel } from '../src/run/run.ts';
 import { cacheRoot, PROJECT_ROOT } from '../src/util/paths.ts';
 import { touchSchedPatch } from '../test/helpers/real.ts';
+import { median } from '../src/loop/stats.ts';
 
 type Row = [string, string];
 const rows: Row[] = [];
@@ -117,11 +118,10 @@ async function benchStall() {
       acc.missed += rec.evidence?.kinds['fixup-missed-task'] ?? 0;
       acc.workloadMin += (rec.verdict === 'reproduced' ? (rec.workload?.t ?? 0) + 1 : (rec.timings.workloadMs ?? 60_000) / 1000) / 60;
     }
-    const med = (v: number[]) => (v.length ? [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)] : NaN);
     add(`stall: ${name}: reproduced`, `${acc.reproduced} of ${acc.runs}`);
     if (acc.reproduced) {
-      add(`stall: ${name}: QEMU start to detection (median)`, med(acc.stallSec), 's');
-      add(`stall: ${name}: workload seconds before the stall (median)`, med(acc.afterSec), 's');
+      add(`stall: ${name}: QEMU start to detection (median)`, median(acc.stallSec) ?? NaN, 's');
+      add(`stall: ${name}: workload seconds before the stall (median)`, median(acc.afterSec) ?? NaN, 's');
     }
     add(`stall: ${name}: missed tasks per workload minute`, acc.workloadMin ? acc.missed / acc.workloadMin : 0);
   }

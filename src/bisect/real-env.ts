@@ -5,7 +5,7 @@ import type { BuildOptions, BuildProgress, BuildResult } from '../build/types.ts
 import type { RunOptions } from '../run/options.ts';
 import { isKreproError } from '../util/errors.ts';
 import type { BisectEnv, StepRunOutcome } from './types.ts';
-import { evidenceTitle } from '../verdict/evidence.ts';
+import { evidenceTitle, foundKinds } from '../verdict/evidence.ts';
 
 /**
  * The real environment: build the commit through the build cache (each
@@ -73,7 +73,7 @@ export function realEnv(o: {
         return { kind: 'infra', reason: `run: ${(e as Error).message}` };
       }
       const kinds = o.config.run.evidence ?? [];
-      const found = rec.evidence?.traced ? Object.keys(rec.evidence.kinds) : null;
+      const found = foundKinds(rec.evidence);
       switch (rec.verdict) {
         case 'reproduced':
           return withEvidence({ kind: 'run', crashed: true, title: rec.title, type: rec.type, unrelated: rec.unrelated, runDir }, found, kinds);

@@ -9,6 +9,7 @@ import type { RunRecord } from '../run/types.ts';
 import { cacheRoot, resultsRoot } from '../util/paths.ts';
 import { recordRun, historyPath } from '../history/index.ts';
 import { buildReport } from '../report/text.ts';
+import { runTimeSec } from '../loop/summary.ts';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 
@@ -77,19 +78,16 @@ function print(rec: RunRecord, json: boolean): void {
   }
   if (rec.verdict === 'reproduced' && rec.timings.bootToInitMs != null) {
     const t = rec.workload?.t;
+    const at = runTimeSec(rec);
+    const reported = `reported ${at === null ? '-' : `${at.toFixed(1)} s`} after QEMU start`;
     process.stdout.write(t !== undefined
-      ? `stall:   after ${t}-${t + 1} s of workload (last heartbeat t=${t}); reported ${ms(t0(rec))} after QEMU start\n`
-      : `stall:   within the workload's first second (no heartbeat); reported ${ms(t0(rec))} after QEMU start\n`);
+      ? `stall:   after ${t}-${t + 1} s of workload (last heartbeat t=${t}); ${reported}\n`
+      : `stall:   within the workload's first second (no heartbeat); ${reported}\n`);
   }
   process.stdout.write(`timings: boot-to-init ${ms(t.bootToInitMs)}, detection ${ms(t.detectMs)}, detection-to-exit ${ms(t.detectToExitMs)}, total ${ms(t.totalMs)}\n`);
   if (rec.vcpus) for (const v of rec.vcpus) process.stdout.write(`  CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` (${v.source})` : ''}\n`);
   process.stdout.write(`results: ${runDirOf(rec)}\n`);
   if (existsSync(join(rec.dir, 'report.txt'))) process.stdout.write(`report:  ${join(rec.dir, 'report.txt')}\n`);
-}
-
-/** QEMU start to the detection. */
-function t0(rec: RunRecord): number | null {
-  return rec.timings.detectMs ?? rec.detection?.atMs ?? null;
 }
 
 function runDirOf(rec: RunRecord): string {

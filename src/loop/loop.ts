@@ -9,6 +9,7 @@ import { isKreproError, usageError } from '../util/errors.ts';
 import type { LoopConfig, LoopRecord, RunSummary, ShardSpec } from './types.ts';
 import { configKey, failedRunSummary, loopStats, summarizeRun } from './summary.ts';
 import { nthShardIndex, shardIndexes } from './shard.ts';
+import { DEFAULT_EVIDENCE_KINDS } from '../verdict/evidence.ts';
 
 /** How the loop reaches a kernel and a run: the real build and run by default. */
 export interface LoopDeps {
@@ -107,7 +108,7 @@ export async function runLoop(o: LoopOptions, deps?: LoopDeps): Promise<{ dir: s
 
   const prebuilt = o.run.kernel ? null : await d.build({ ...(o.build ?? {}), signal: o.signal });
   const config = loopConfigOf(o, prebuilt);
-  const evidenceKinds = o.run.evidence?.length ? o.run.evidence : ['fixup-missed-task'];
+  const evidenceKinds = o.run.evidence?.length ? o.run.evidence : DEFAULT_EVIDENCE_KINDS;
   const record: LoopRecord = {
     schema: 'krepro.loop/1',
     id,

@@ -31,6 +31,13 @@ export function wilson(x: number, n: number, z = Z95): [number, number] {
   return [x === 0 ? 0 : Math.max(0, center - half), x === n ? 1 : Math.min(1, center + half)];
 }
 
+/** The median of plain values (mean of the middle two for an even count); null for none. */
+export function median(values: readonly number[]): number | null {
+  const v = [...values].sort((a, b) => a - b);
+  const n = v.length;
+  return n === 0 ? null : n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /** One observation: time, and whether the event (a reproduction) happened then. */
 export interface SurvivalObs {
   t: number;

@@ -1,9 +1,9 @@
 import type { RunRecord, Verdict } from '../run/types.ts';
 import type { LoopConfig, LoopStats, RunSummary } from './types.ts';
-import { histogram, kaplanMeier, wilson } from './stats.ts';
+import { histogram, kaplanMeier, median, wilson } from './stats.ts';
 import { sha256 } from '../util/fs.ts';
 import { patchIdentity } from '../build/cache.ts';
-import { evidenceOf, NO_TRIGGERS, type RunTriggers } from '../verdict/evidence.ts';
+import { DEFAULT_EVIDENCE_KINDS, evidenceOf, foundKinds, NO_TRIGGERS, showsEvidence, type RunTriggers } from '../verdict/evidence.ts';
 
 const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'boot-failed', 'skip', 'infra-error', 'interrupted'];
 
@@ -39,7 +39,7 @@ export function summarizeRun(rec: RunRecord, index: number, dir: string): RunSum
   };
   const ev = rec.evidence ?? (rec.analysis !== undefined ? evidenceOf(rec.analysis) : undefined);
   if (ev) {
-    s.evidence = ev.traced ? Object.keys(ev.kinds) : null;
+    s.evidence = foundKinds(ev);
     s.triggers = ev.traced ? ev.triggers : null;
   }
   // No heartbeat at all after init: the stall came within the workload's first second.
@@ -57,7 +57,7 @@ export function failedRunSummary(index: number, dir: string, message: string, st
 }
 
 /** Statistics of a set of runs; depends only on the set, not on its order. */
-export function loopStats(runs: RunSummary[], evidenceKinds: readonly string[] = ['fixup-missed-task']): LoopStats {
+export function loopStats(runs: RunSummary[], evidenceKinds: readonly string[] = DEFAULT_EVIDENCE_KINDS): LoopStats {
   const verdicts = Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>;
   for (const r of runs) verdicts[r.verdict] = (verdicts[r.verdict] ?? 0) + 1;
   const reproduced = verdicts.reproduced;
@@ -98,7 +98,7 @@ const isValid = (r: RunSummary) => r.verdict === 'reproduced' || r.verdict === '
 /** Evidence rate over valid runs that had a trace (a run without one says nothing either way). */
 export function evidenceStats(runs: RunSummary[], kinds: readonly string[]): LoopStats['evidence'] {
   const traced = runs.filter((r) => isValid(r) && Array.isArray(r.evidence));
-  const withEvidence = traced.filter((r) => kinds.some((k) => r.evidence!.includes(k))).length;
+  const withEvidence = traced.filter((r) => showsEvidence(r.evidence, kinds)).length;
   return {
     kinds: [...kinds],
     traced: traced.length,
@@ -120,9 +120,7 @@ export function triggerStats(runs: RunSummary[]): LoopStats['triggers'] {
 
 export function stallAfterStats(runs: RunSummary[]): LoopStats['stallAfter'] {
   const values = runs.filter((r) => r.verdict === 'reproduced' && r.stallAfterSec != null).map((r) => r.stallAfterSec as number).sort((a, b) => a - b);
-  const n = values.length;
-  const median = n === 0 ? null : n % 2 ? values[(n - 1) / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-  return { median, values };
+  return { median: median(values), values };
 }
 
 /**

@@ -49,10 +49,18 @@ export function evidenceOf(analysis: TraceSummary | null | undefined): RunEviden
   };
 }
 
-/** Does this run show the evidence asked for (any of `kinds`)? null: it had no trace to tell. */
-export function showsEvidence(e: Pick<RunEvidence, 'traced' | 'kinds'> | null | undefined, kinds: readonly string[]): boolean | null {
-  if (!e || !e.traced) return null;
-  return kinds.some((k) => (e.kinds[k as AnomalyKind] ?? 0) > 0);
+/** What loops rate and what --evidence means when not given: this bug's own mechanism. */
+export const DEFAULT_EVIDENCE_KINDS: readonly AnomalyKind[] = ['fixup-missed-task'];
+
+/** The finding kinds a run's trace showed; null when it had no trace (it says nothing either way). */
+export function foundKinds(e: RunEvidence | null | undefined): string[] | null {
+  return e?.traced ? Object.keys(e.kinds) : null;
+}
+
+/** Do these found kinds include any of `kinds`? null: no trace to tell. */
+export function showsEvidence(found: readonly string[] | null | undefined, kinds: readonly string[]): boolean | null {
+  if (!found) return null;
+  return kinds.some((k) => found.includes(k));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { wilson, kaplanMeier, fisherExact, histogram, survivalAt, rateChange } from '../../src/loop/stats.ts';
+import { wilson, kaplanMeier, fisherExact, histogram, survivalAt, rateChange, median } from '../../src/loop/stats.ts';
 
 describe('wilson', () => {
   // Newcombe (1998), Stat Med 17:857, table I, method 3 (score, no continuity correction).
@@ -94,4 +94,12 @@ it('histogram sorts by count then name', () => {
   expect(histogram(['b', 'a', 'b', 'c', 'a', 'b'])).toEqual([
     { key: 'b', count: 3 }, { key: 'a', count: 2 }, { key: 'c', count: 1 },
   ]);
+});
+
+describe('median', () => {
+  it('middle value, mean of the middle two, null for none; order does not matter', () => {
+    expect(median([7, 0, 2])).toBe(2);
+    expect(median([3, 1, 2, 0])).toBe(1.5);
+    expect(median([])).toBeNull();
+  });
 });
