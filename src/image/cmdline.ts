@@ -60,6 +60,13 @@ export function parseWorkloadSpec(text: string): WorkloadSpec {
   return spec;
 }
 
+/** The workload's own arguments for a spec (`--mode cells --cell-threads 6 ...`), as guest/init makes them. */
+export function workloadArgv(s: WorkloadSpec): string[] {
+  const out = ['--mode', s.mode];
+  for (const [name, d] of Object.entries(WORKLOAD_KEYS)) if (s[d.key] != null) out.push(`--${name}`, String(s[d.key]));
+  return out;
+}
+
 /** The canonical text of a spec (the guest's krepro.workload= value and run.json's). */
 export function workloadSpecText(s: WorkloadSpec): string {
   const items = [`mode=${s.mode}`];

@@ -5,6 +5,7 @@ import type { RunOptions } from '../run/options.ts';
 import type { RunPlan } from '../run/run.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from './cmdline.ts';
 import { buildGuestBinaries } from '../image/guest-binaries.ts';
+import { parseWorkloadSpec, workloadArgv } from '../image/cmdline.ts';
 import { findTestLockup } from '../image/initramfs.ts';
 import { envError, usageError } from '../util/errors.ts';
 import { exists } from '../util/fs.ts';
@@ -188,10 +189,7 @@ export function vngGuestScript(g: VngGuestSpec): string {
   } else {
     const args = ['--duration', String(g.durationSec), '--port', String(g.port ?? 1024), '--summary', '"$SUM"'];
     if (g.threads != null) args.push('--threads', String(g.threads));
-    for (const kv of (g.workloadSpec ?? '').split(',').filter(Boolean)) {
-      const [k, v] = kv.split('=');
-      if (/^[a-z-]+$/.test(k) && /^[a-z0-9]+$/.test(v ?? '')) args.push(`--${k}`, v);
-    }
+    if (g.workloadSpec) args.push(...workloadArgv(parseWorkloadSpec(g.workloadSpec)));
     L.push(
       `say "workload: start ${args.join(' ').replace(/"/g, '')}"`,
       `timeout -s KILL ${g.durationSec + 60} ${q(g.workload)} ${args.join(' ')}`,
