@@ -121,23 +121,31 @@ async function readyRepo(dir: string): Promise<boolean> {
   return false;
 }
 
+/**
+ * The repo at `dir`, made by `make` once: a second krepro waits on the
+ * lock and then finds it ready (or makes it if the first one failed).
+ */
+async function makeTreeOnce(dir: string, what: string, log: (s: string) => void, make: () => Promise<void>): Promise<string> {
+  if (await readyRepo(dir)) return dir;
+  const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish ${what}`) });
+  try {
+    if (!(await readyRepo(dir))) await make();
+    return dir;
+  } finally {
+    await lock.release();
+  }
+}
+
 /** Return the git repo of the default tree (the host's linux-source-6.12), creating it on first use. */
 export async function ensureDebianTree(cacheDir: string, log: (s: string) => void = () => {}): Promise<string> {
-  const dir = debianTreeDir(cacheDir);
-  if (await readyRepo(dir)) return dir;
-  const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish unpacking the default tree`) });
-  try {
-    if (await readyRepo(dir)) return dir;
+  return makeTreeOnce(debianTreeDir(cacheDir), 'unpacking the default tree', log, async () => {
     const tarball = await findDebianTarball();
     if (!tarball) {
       throw envError(`no kernel tree given and ${DEBIAN_TARBALL_DIR}/linux-source-6.12.tar.xz is missing: run scripts/setup (apt-get install linux-source-6.12) or pass --tree DIR`);
     }
     // The message names the tarball as it always did, so the commit hash (and build keys) stay what they were.
-    await commitTarball(cacheDir, tarball, dir, `Debian linux-source-6.12 (${tarball})`, { package: 'linux-source-6.12', version: 'host', suite: 'host' }, log);
-    return dir;
-  } finally {
-    await lock.release();
-  }
+    await commitTarball(cacheDir, tarball, debianTreeDir(cacheDir), `Debian linux-source-6.12 (${tarball})`, { package: 'linux-source-6.12', version: 'host', suite: 'host' }, log);
+  });
 }
 
 /**
@@ -152,14 +160,7 @@ export async function ensureDebianSeriesTree(cacheDir: string, spec: DebianSpec,
     if (host) {
       const info = { package: `linux-source-${spec.series}`, version: 'host', suite: 'host' };
       const dir = join(cacheDir, 'trees', debianTreeName(spec, info));
-      if (await readyRepo(dir)) return dir;
-      const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish unpacking ${host}`) });
-      try {
-        if (!(await readyRepo(dir))) await commitTarball(cacheDir, host, dir, `Debian linux-source-${spec.series} (${host})`, info, log);
-        return dir;
-      } finally {
-        await lock.release();
-      }
+      return makeTreeOnce(dir, `unpacking ${host}`, log, () => commitTarball(cacheDir, host, dir, `Debian linux-source-${spec.series} (${host})`, info, log));
     }
   }
   const pkg = `linux-source-${spec.series}`;
@@ -178,10 +179,7 @@ export async function ensureDebianSeriesTree(cacheDir: string, spec: DebianSpec,
   if (!pick) throw usageError(`${pkg} ${spec.version} is not in any suite: versions that exist: ${versions.map((v) => `${v.version} (${v.suite})`).join(', ')}`);
   const info: DebianTreeInfo = { package: pkg, version: pick.version, suite: pick.suite };
   const dir = join(cacheDir, 'trees', debianTreeName(spec, info));
-  if (await readyRepo(dir)) return dir;
-  const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish fetching ${pkg} ${pick.version}`) });
-  try {
-    if (await readyRepo(dir)) return dir;
+  return makeTreeOnce(dir, `fetching ${pkg} ${pick.version}`, log, async () => {
     const dl = join(cacheDir, 'apt', 'debs');
     const unpack = join(cacheDir, 'apt', `unpack-${process.pid}`);
     await requireFreeSpace(cacheDir, `fetching ${pkg}`);
@@ -197,8 +195,5 @@ export async function ensureDebianSeriesTree(cacheDir: string, spec: DebianSpec,
     } finally {
       await rmrf(unpack);
     }
-    return dir;
-  } finally {
-    await lock.release();
-  }
+  });
 }
