@@ -207,20 +207,6 @@ async function changeList(repo: string, commit: string, reverts: Awaited<ReturnT
   return [...(await resolveReverts(repo, commit, reverts)), ...forward];
 }
 
-/**
- * For --dry-run: a `debian:X.Y` tree no version of which is unpacked in the
- * cache has no builds, and finding out which version it would be may mean a
- * download. True for any other tree.
- */
-async function debianSeriesUnpacked(cacheDir: string, tree: string): Promise<boolean> {
-  const m = /^debian:(\d+\.\d+)(?:=|$)/.exec(tree);
-  if (!m) return true;
-  const re = new RegExp(`^debian-linux-source-${m[1].replace('.', '\\.')}(_|$)`);
-  const names = await readdir(join(cacheDir, 'trees')).catch(() => [] as string[]);
-  for (const n of names.filter((x) => re.test(x))) if (await exists(join(cacheDir, 'trees', n, '.git'))) return true;
-  return false;
-}
-
 async function configure(env: MakeEnv, fragments: { name: string; text: string }[], stage: string): Promise<string> {
   try {
     await makeQuiet(env, ['tinyconfig']);
@@ -306,12 +292,12 @@ async function touchWorkDir(dir: string): Promise<void> {
 export async function peekBuild(opts: BuildOptions): Promise<BuildResult | null> {
   try {
     const cacheDir = opts.cacheDir ?? cacheRoot();
-    const { debianTreeDir } = await import('../source/debian.ts');
+    const { treeInCache } = await import('../source/debian.ts');
     const plan = await planConfig(opts.profile ?? 'default', opts.configs ?? []);
     const forward = await loadPatches([...plan.profilePatches, ...(opts.patches ?? [])]);
     const revertSpecs = await loadReverts(opts.reverts ?? []);
-    if (!opts.tree && !(await exists(join(debianTreeDir(cacheDir), '.git')))) return null;
-    if (opts.tree && !(await debianSeriesUnpacked(cacheDir, opts.tree))) return null;
+    // A Debian tree not unpacked yet has no builds, and finding out its version may mean a download.
+    if (!(await treeInCache(cacheDir, opts.tree))) return null;
     const tree = await openTree(opts.tree, cacheDir);
     const commit = await resolveCommit(tree, opts.commit);
     const patches = await changeList(tree.repo, commit, revertSpecs, forward);

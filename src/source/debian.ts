@@ -108,6 +108,23 @@ async function commitTarball(cacheDir: string, tarball: string, dir: string, mes
   }
 }
 
+/**
+ * Can `tree` be opened without unpacking or downloading anything? A
+ * checkout always; the default tree or a `debian:X.Y` one when some version
+ * of it is already in the cache (what --dry-run may look at).
+ */
+export async function treeInCache(cacheDir: string, tree: string | null | undefined): Promise<boolean> {
+  if (!tree) return exists(join(debianTreeDir(cacheDir), '.git'));
+  const spec = parseDebianSpec(tree);
+  if (!spec) return true;
+  const prefix = `debian-linux-source-${spec.series}`;   // debianTreeName's, for every version
+  const names = await readdir(join(cacheDir, 'trees')).catch(() => [] as string[]);
+  for (const n of names) {
+    if ((n === prefix || n.startsWith(`${prefix}_`)) && (await exists(join(cacheDir, 'trees', n, '.git')))) return true;
+  }
+  return false;
+}
+
 async function readyRepo(dir: string): Promise<boolean> {
   if (await exists(join(dir, '.git', 'krepro-ready'))) return true;
   // A repo from before the ready marker existed (or made by hand) counts if it has a commit.
