@@ -29,7 +29,7 @@ export async function reanalyzeLoop(dir: string, evidenceKinds: readonly string[
     const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
     if (trace) {
       // The cut is what the run saw (a dump cut by the stall, a section that did not arrive whole).
-      rec.analysis = await judgeRunTrace(runDir, trace, { cpus: rec.qemu?.cpus, truncated: rec.analysis?.truncated ?? false, startMayBeCut: isConsoleDump(trace) });
+      rec.analysis = await judgeRunTrace(runDir, trace, { cpus: rec.qemu?.cpus, truncated: rec.analysis?.truncated ?? false, startMayBeCut: isConsoleDump(trace), accel: rec.qemu?.accel });
     }
     rec.evidence = evidenceOf(rec.analysis);
     await writeJsonAtomic(join(runDir, 'run.json'), rec);

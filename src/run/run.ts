@@ -305,7 +305,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     rec.title = d.report?.title ?? null;
     rec.type = d.report?.type ?? null;
     rec.unrelated = d.unrelated;
-    rec.analysis = await collectTrace(runDir, consoleText, o.cpus);
+    rec.analysis = await collectTrace(runDir, consoleText, o.cpus, rec.qemu.accel);
     rec.evidence = evidenceOf(rec.analysis);
     return finish(d.verdict, d.verdict === 'infra-error' || d.verdict === 'boot-failed' ? d.reason : undefined);
   } catch (e) {
@@ -374,7 +374,7 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 /** trace.txt: the guest's tracefs dump (artifact channel) or, on a stall, the ftrace dump cut from the console. */
-async function collectTrace(runDir: string, consoleText: string, cpus: number): Promise<RunRecord['analysis']> {
+async function collectTrace(runDir: string, consoleText: string, cpus: number, accel: 'kvm' | 'tcg'): Promise<RunRecord['analysis']> {
   const raw = await readFile(join(runDir, 'artifacts.raw')).catch(() => Buffer.alloc(0));
   const { files, incomplete } = readArtifacts(raw);
   for (const [name, body] of Object.entries(files)) {
@@ -400,7 +400,7 @@ async function collectTrace(runDir: string, consoleText: string, cpus: number): 
   const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
   if (!trace) return null;
   try {
-    return await judgeRunTrace(runDir, trace, { cpus, truncated, startMayBeCut: fromConsole });
+    return await judgeRunTrace(runDir, trace, { cpus, truncated, startMayBeCut: fromConsole, accel });
   } catch {
     return null;
   }

@@ -1,5 +1,8 @@
 import { join } from 'node:path';
 import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary } from '../trace/analyze.ts';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { TraceAccel } from '../trace/analyze.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 
 /**
@@ -18,4 +21,15 @@ export async function judgeRunTrace(runDir: string, trace: string, opts: Analyze
 /** A trace.txt without a tracefs header is the kernel's console dump (ftrace_dump_on_oops), whose start may be cut. */
 export function isConsoleDump(trace: string): boolean {
   return !/^# entries-in-buffer\/entries-written:/m.test(trace.slice(0, 4096));
+}
+
+/** The accelerator recorded in the run.json beside a trace file, if there is one (krepro analyze on a run's trace). */
+export async function accelBeside(tracePath: string): Promise<TraceAccel> {
+  try {
+    const rec = JSON.parse(await readFile(join(dirname(tracePath), 'run.json'), 'utf8')) as { qemu?: { accel?: string } };
+    const a = rec.qemu?.accel;
+    return a === 'tcg' || a === 'kvm' ? a : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }

@@ -18,6 +18,8 @@ function head(a: Anomaly): string {
   return parts.join('  ');
 }
 
+const perMin = (n: number, span: number) => (n / (span / 60)).toFixed(1);
+
 export function formatAnalysis(r: TraceAnalysis, opts: { maxMms?: number } = {}): string {
   const out: string[] = [];
   const cpuNote = r.cpus === null ? 'CPU count unknown (pass --cpus)'
@@ -32,6 +34,7 @@ export function formatAnalysis(r: TraceAnalysis, opts: { maxMms?: number } = {})
     out.push('  the trace is cut short (fewer lines than the buffer held, or a dump without its end): nothing is concluded from its end');
   }
   if (r.rejectedLines) out.push(`  ${r.rejectedLines} mmcid line(s) ignored: fields missing (elided or garbled)`);
+  if (r.damagedLines) out.push(`  ${r.damagedLines} of them damaged (characters lost) but still naming an mm: repaired where the fields say what they were, else findings that need them are withheld (listed below)`);
   if (r.mmcidEvents === 0) out.push('  no mmcid events: was the kernel built with the mmcid trace events and were they enabled?');
   out.push('');
   out.push(r.anomalies.length === 0 ? 'no anomalies' : `${r.anomalies.length} anomal${r.anomalies.length === 1 ? 'y' : 'ies'}:`);
@@ -42,12 +45,29 @@ export function formatAnalysis(r: TraceAnalysis, opts: { maxMms?: number } = {})
     out.push('  evidence:');
     a.lines.forEach((l, i) => out.push(`    ${String(a.lineNumbers[i]).padStart(6)}: ${l}`));
   }
+  if (r.excused.length) {
+    out.push('');
+    const rules = new Map<string, typeof r.excused>();
+    for (const x of r.excused) rules.set(x.rule, [...(rules.get(x.rule) ?? []), x]);
+    out.push(`excused by the replay's allowances (${r.accel}, late-stamp window ${(r.lateStampWindow * 1e3).toFixed(0)} ms; README "What the analyzer excuses"):`);
+    for (const [rule, xs] of rules) {
+      const gaps = xs.map((x) => x.gap).filter((g): g is number => g !== undefined);
+      out.push(`  ${rule}: ${xs.length}x` + (gaps.length ? `, largest gap ${(Math.max(...gaps) * 1e3).toFixed(3)} ms` : ''));
+      for (const x of xs.slice(0, 2)) {
+        out.push(`    at ${x.time.toFixed(6)}s: ${x.message}`);
+        x.lines.forEach((l, i) => out.push(`      ${String(x.lineNumbers[i]).padStart(6)}: ${l}`));
+      }
+      if (xs.length > 2) out.push(`    ... ${xs.length - 2} more (--json lists all)`);
+    }
+  }
   out.push('');
   const t = r.totals;
   out.push(`exercise: ${t.mms} mm(s), ${t.sharedMms} with 2+ users, max users ${t.maxUsers}; users crossed ` +
     (r.cpus === null ? 'the CPU count' : `${r.cpus}`) + ` upward ${t.crossUp}x, downward ${t.crossDown}x ` +
     `(with a vfork child alive: ${t.crossUpWithVfork}x / ${t.crossDownWithVfork}x); vfork children seen ${t.vforkChildren}; ` +
-    `fixup walks ${t.fixupWalks}`);
+    `fixup walks ${t.fixupWalks} (with a vfork child alive ${t.walksWithVfork}, missing a task ${t.walksMissed})` +
+    (t.span > 0 ? `; per minute of trace: ${perMin(t.crossUp, t.span)} up-crossings, ${perMin(t.fixupWalks, t.span)} walks, ` +
+      `${perMin(t.walksWithVfork, t.span)} with a vfork child, ${perMin(t.walksMissed, t.span)} missing a task` : ''));
   const max = opts.maxMms ?? 10;
   const shown = [...r.mms].sort((a, b) => b.crossUp + b.crossDown - (a.crossUp + a.crossDown) || b.maxUsers - a.maxUsers).slice(0, max);
   for (const m of shown) {

@@ -24,7 +24,13 @@ export type MmcidEvent =
   | { kind: 'task_update'; pid: number; cid: number; mm: string }
   | { kind: 'cpu_update'; cpu: number; cid: number; mm: string }
   | { kind: 'fixup_task'; pid: number; cid: number; active: number; users: number; mm: string }
-  | { kind: 'user_add' | 'user_del'; pid: number; users: number; mm: string };
+  | { kind: 'user_add' | 'user_del'; pid: number; users: number; mm: string }
+  /**
+   * A line that names an mm but lost characters (a console that dropped
+   * bytes during the dump): the event is gone, what survived is kept.
+   * `body` holds the intact `key=value ... mm=` run, if one survived.
+   */
+  | { kind: 'damaged'; mm: string; body: string };
 
 export type SchedEvent =
   | { kind: 'switch'; prevPid: number; prevComm: string; nextPid: number; nextComm: string }
@@ -40,6 +46,8 @@ export interface ParsedTrace {
   traceLines: number;
   /** Lines that looked like an mmcid event but lacked a field (elided, garbled). */
   rejected: number;
+  /** Of those, lines that still name an mm: kept as `damaged` events for the replay. */
+  damaged: number;
   /** CPU count from a tracefs header (`#P:4`), if present. */
   cpus: number | null;
   /** Largest CPU number seen on a trace line, or -1. */
@@ -137,6 +145,11 @@ function fields(body: string, spec: [string, 'dec' | 'hex' | 'ptr'][]): Map<stri
     if (i === start) return null;
     // The value must end at a word boundary: whitespace, end, or punctuation.
     if (i < body.length && /[A-Za-z0-9_]/.test(body[i])) return null;
+    // %p prints a hashed pointer of 8 or 16 hex digits: any other width lost characters.
+    if (kind === 'ptr') {
+      const digits = body.slice(start, i).replace(/^0x/, '').length;
+      if (digits !== 8 && digits !== 16) return null;
+    }
     out.set(key, body.slice(start, i));
     pos = i;
   }
@@ -219,11 +232,59 @@ export function toEvent(line: TraceLine): TraceEvent | null {
   }
 }
 
+const DAMAGED_MM = /\bmm=([0-9a-f]{16})\b/;
+const DAMAGED_PARTIAL_MM = /\bmm=([0-9a-f]{4,15})\b/;
+const DAMAGED_PREFIX = /^\s*(.{1,32}?)-(\d+)\s+(\d+)/;
+const DAMAGED_TIME = /\s(\d+)us\b/;
+const DAMAGED_BODY = /(?:(?:pid|cpu|cid|active|users)=[0-9a-f]+ )+mm=[0-9a-f]{16}\b|mm=[0-9a-f]{16} cid=[0-9a-f]{8}\b/;
+
+/**
+ * ` mm=` itself lost, its digits run on from the field before
+ * (`cid=8000000000004ced43ed`): what follows a cid's 8 digits, or the
+ * longest hex run, is what is left of the pointer.
+ */
+function mergedMm(s: string): [string, string] | null {
+  let best = '';
+  for (const m of s.slice(s.indexOf('mmcid')).matchAll(/(cid=)?([0-9a-f]{10,})/g)) {
+    const run = m[1] ? m[2].slice(8) : m[2];
+    if (run.length > best.length) best = run;
+  }
+  return best.length >= 6 ? [best, best] : null;
+}
+
+/**
+ * An mmcid line the console damaged: it names an mm (` mm=` and 16 hex
+ * digits) but is not a whole event. What can be read of the recording task,
+ * CPU and time is kept; unreadable ones take the previous line's.
+ */
+function salvage(raw: string, lineNo: number, prev: TraceLine | null): TraceEvent | null {
+  if (raw.length > MAX_LINE || !(raw.includes('mm=') || raw.includes('mmcid'))) return null;
+  let s = unquote(raw.endsWith('\r') ? raw.slice(0, -1) : raw);
+  // A pointer that lost digits keeps the rest in order: `?` + what is left, resolved by the replay.
+  const mm = DAMAGED_MM.exec(s) ?? (s.includes('mmcid') ? DAMAGED_PARTIAL_MM.exec(s) ?? mergedMm(s) : null);
+  if (!mm) return null;
+  const mmName = mm[1].length === 16 ? mm[1] : `?${mm[1]}`;
+  const text = s.trim();
+  const p = PRINTK.exec(s);
+  if (p) s = s.slice(p[0].length);
+  const pre = DAMAGED_PREFIX.exec(s);
+  const t = DAMAGED_TIME.exec(s);
+  const body = DAMAGED_BODY.exec(s)?.[0] ?? '';
+  // Only what is recognisably left of a trace line: prose that mentions an mm is not damage.
+  if (!(p || pre) || !(text.includes('mmcid') || body)) return null;
+  const line: TraceLine = {
+    lineNo, text, comm: pre ? pre[1].trim() : '', pid: pre ? Number(pre[2]) : -1, cpu: pre ? Number(pre[3]) : (prev?.cpu ?? -1),
+    time: t ? Number(t[1]) / 1e6 : (prev?.time ?? 0), event: 'damaged', body,
+  };
+  return { kind: 'damaged', mm: mmName, body, line };
+}
+
 /** Parse a whole trace (any mix of shapes, quoted or not, with unrelated lines). */
 export function parseTrace(text: string): ParsedTrace {
   const events: TraceEvent[] = [];
   let traceLines = 0;
   let rejected = 0;
+  let damaged = 0;
   let cpus: number | null = null;
   let maxCpu = -1;
   let lost = false;
@@ -250,11 +311,15 @@ export function parseTrace(text: string): ParsedTrace {
       if (raw.includes('[LOST ') && LOST.test(raw)) lost = true;
     }
     const line = parseTraceLine(raw, lineNo);
+    const ev = line ? toEvent(line) : null;
+    if (!ev && (!line || !line.event.startsWith('sched_'))) {
+      const d = salvage(raw, lineNo, events.length ? events[events.length - 1].line : null);
+      if (d) { events.push(d); rejected++; damaged++; if (end === n) break; continue; }
+    }
     if (!line) { if (end === n) break; continue; }
     traceLines++;
     if (line.cpu > maxCpu) maxCpu = line.cpu;
     if (!firstTime.has(line.cpu)) firstTime.set(line.cpu, line.time);
-    const ev = toEvent(line);
     if (ev) events.push(ev);
     else if (line.event.startsWith('mmcid_')) rejected++;
     if (end === n) break;
@@ -263,7 +328,7 @@ export function parseTrace(text: string): ParsedTrace {
   const completeFrom = lost ? coveredFrom : null;
   // The header counts each event once; a dump may also hold `[LOST]` notes.
   const truncated = inBuffer !== null && traceLines < inBuffer;
-  return { events, traceLines, rejected, cpus, maxCpu, lost, completeFrom, truncated, coveredFrom };
+  return { events, traceLines, rejected, damaged, cpus, maxCpu, lost, completeFrom, truncated, coveredFrom };
 }
 
 /**

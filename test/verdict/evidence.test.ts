@@ -6,9 +6,9 @@ import { parseWorkloadSpec, workloadSpecText, workloadArgv, guestCmdline } from 
 import type { TraceSummary } from '../../src/trace/analyze.ts';
 import type { RunSummary } from '../../src/loop/types.ts';
 
-const exercise = { mms: 3, sharedMms: 2, maxUsers: 9, crossUp: 5, crossDown: 4, crossUpWithVfork: 2, crossDownWithVfork: 1, vforkChildren: 7, fixupWalks: 5, walksWithVfork: 2, walksMissed: 1 };
+const exercise = { mms: 3, sharedMms: 2, maxUsers: 9, crossUp: 5, crossDown: 4, crossUpWithVfork: 2, crossDownWithVfork: 1, vforkChildren: 7, fixupWalks: 5, walksWithVfork: 2, walksMissed: 1, span: 60 };
 const summary = (kinds: string[]): TraceSummary => ({
-  design: '6.19', cpus: 4, mmcidEvents: 100, replayFrom: null, truncated: true, exercise,
+  design: '6.19', cpus: 4, accel: 'tcg', mmcidEvents: 100, replayFrom: null, truncated: true, exercise, excused: {},
   anomalies: kinds.map((kind, i) => ({ kind: kind as 'cid-leak', mm: 'm', time: i, message: '' })),
 });
 
