@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { classify } from '../console/classify.ts';
 import { classifyRecord, formatClassify } from '../console/format.ts';
 import { EXIT } from '../util/errors.ts';
+import { titleWithVcpus } from '../run/silent.ts';
+import { runBeside } from '../run/trace-file.ts';
 
 const cmd: CommandModule = {
   command: 'classify <files..>',
@@ -22,7 +24,7 @@ const cmd: CommandModule = {
         failed = true;
         continue;
       }
-      const rec = classifyRecord(file, classify(data));
+      const rec = classifyRecord(file, titleWithVcpus(classify(data), ...(await runBeside(file))));
       process.stdout.write(a.json ? JSON.stringify(rec) + '\n' : formatClassify(rec));
     }
     process.exitCode = failed ? EXIT.usage : 0;

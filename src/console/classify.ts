@@ -275,7 +275,9 @@ function describe(g: Gathered, group: OopsGroup): Description {
     }
     const pos = m.index;
     if (line > bestLine || (line === bestLine && pos > bestPos)) continue;
-    if (line === bestLine && pos === bestPos && d.desc !== '') continue;
+    // At the same place an earlier format wins, unless it could not read the stack
+    // and this one is a fallback for exactly that (Format.fallback).
+    if (line === bestLine && pos === bestPos && d.desc !== '' && !(f.fallback && d.corrupted === 'extracted no frames')) continue;
     if (line < bestLine || pos < bestPos) {
       d = { desc: '', alts: [], corrupted: '', format: null, frames: [], line };
       bestLine = line;

@@ -62,7 +62,7 @@ const TABLE: [string, string[]][] = [
       'WARNING: kernel stack regs has bad',
     ],
   ],
-  ['HANG', ['BUG: soft lockup in', 'INFO: rcu detected stall in', "INFO: task can't die in", 'INFO: task hung in']],
+  ['HANG', ['BUG: soft lockup in', 'INFO: rcu detected stall in', "INFO: task can't die in", 'INFO: task hung in', 'INFO: silent hang']],
   [
     'DoS',
     [

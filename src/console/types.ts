@@ -26,6 +26,7 @@ export type DetectionKind =
   | 'soft-lockup'
   | 'rcu-stall'
   | 'hung-task'
+  | 'silent-hang'   // a harness's NMI after the guest stopped printing
   | 'warning'
   | 'bug'
   | 'panic'

@@ -37,3 +37,17 @@ export function pickHangFrame(vcpus: VcpuState[], silentSec: number): CrashRepor
     stack: vcpus.map((v) => ({ func: funcOf(v.symbol) ?? `0x${v.rip}`, offset: v.symbol?.split('+')[1], raw: `CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` ${v.source}` : ''} (no console output for ${silentSec} s)` })),
   };
 }
+
+/**
+ * A console that ends in the NMI krepro sent a silent guest shows only the
+ * CPU that took the NMI; the run's vCPU samples show all of them. Title
+ * such a report as the live detector did, so `krepro classify` of a run's
+ * console and the run agree.
+ */
+export function titleWithVcpus(reports: CrashReport[], vcpus: VcpuState[] | null | undefined, silentSec: number): CrashReport[] {
+  const first = reports[0];
+  if (!first || !vcpus?.length || !first.title.startsWith('INFO: silent hang')) return reports;
+  const live = pickHangFrame(vcpus, silentSec);
+  if (!live) return reports;
+  return [{ ...first, title: live.title, frame: live.frame, altTitles: [first.title, ...first.altTitles] }, ...reports.slice(1)];
+}

@@ -3,6 +3,7 @@ import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary 
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { TraceAccel } from '../trace/analyze.ts';
+import type { RunRecord, VcpuState } from './types.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 
 /**
@@ -21,6 +22,16 @@ export async function judgeRunTrace(runDir: string, trace: string, opts: Analyze
 /** A trace.txt without a tracefs header is the kernel's console dump (ftrace_dump_on_oops), whose start may be cut. */
 export function isConsoleDump(trace: string): boolean {
   return !/^# entries-in-buffer\/entries-written:/m.test(trace.slice(0, 4096));
+}
+
+/** The vCPU samples and hang timeout of the run whose console this is (run.json beside it), if any. */
+export async function runBeside(file: string): Promise<[VcpuState[] | null, number]> {
+  try {
+    const rec = JSON.parse(await readFile(join(dirname(file), 'run.json'), 'utf8')) as Partial<RunRecord> & { options?: { hangTimeoutSec?: number } };
+    return [rec.vcpus ?? null, rec.options?.hangTimeoutSec ?? 45];
+  } catch {
+    return [null, 45];
+  }
 }
 
 /** The accelerator recorded in the run.json beside a trace file, if there is one (krepro analyze on a run's trace). */

@@ -15,7 +15,7 @@ describe('LineDetector', () => {
     ['[   12.1] WARNING: CPU: 1 PID: 7 at kernel/sched/core.c:1234 sched_mm_cid_fork+0x1a/0x40', 'warning'],
     ['[    5.000000] ------------[ cut here ]------------', null],
     ['[   23.771620][  T298] kernel BUG at rust/helpers/bug.c:7!', 'bug'],
-    ['[   44.017393] Kernel panic - not syncing: NMI: Not continuing', 'panic'],
+    ['[   44.017393] Kernel panic - not syncing: NMI: Not continuing', 'silent-hang'],
     ['[   12.0] BUG: KASAN: use-after-free in foo+0x1/0x2', 'bug'],
     ['[   12.0] general protection fault, probably for non-canonical address 0xdffffc0000000000: 0000 [#1]', 'other-crash'],
     ['[   12.0] BUG: kernel NULL pointer dereference, address: 0000000000000000', 'other-crash'],

@@ -13,6 +13,8 @@ import { rx, stack, type Format } from './types.ts';
 const IRQ_ENTRY = /apic_timer_interrupt/;
 const RCU_SKIP = ['apic_timer_interrupt', 'rcu', ...STALL_SKIP];
 const IRQ_ENTRY_ANY = /apic_timer_interrupt|Exception stack|el1h_64_irq/;
+/** A kernel-mode RIP that is not a wait for another CPU (lock slow paths, IPI waits, idle) nor interrupt entry or return code. */
+const OWN_LOOP_RIP = /RIP: 0010:(?!(?:native_)?queued_spin_lock_slowpath|common_interrupt_return|asm_|irqentry_|native_irq_return|restore_regs_and_return|_raw_spin_lock|do_raw_spin_lock|smp_call_function_many_cond|csd_lock_wait|default_idle|native_safe_halt|pv_native_safe_halt)([A-Za-z0-9_.]+)\+0x/;
 
 export const hangFormats: Format[] = [
   {
@@ -63,6 +65,19 @@ export const hangFormats: Format[] = [
       skip: RCU_SKIP,
       parts2: [IRQ_ENTRY_ANY, 'stack'],
     }),
+    kind: 'rcu-stall',
+  },
+  {
+    // The same report on kernels whose stalled CPUs spin with interrupts
+    // off (no timer interrupt in their NMI backtraces, e.g. the v6.19 mm_cid
+    // stall spinning in mm_get_cid): the first NMI backtrace whose kernel RIP
+    // is the CPU's own loop rather than a wait for another CPU names it.
+    header: 'INFO:',
+    title: /INFO: rcu_(?:preempt|sched|bh|tasks) detected(?: expedited)? stall/,
+    fmt: 'INFO: rcu detected stall in {1}',
+    alt: ['stall in {1}'],
+    stack: stack([/NMI backtrace for cpu \d+/, OWN_LOOP_RIP], { skip: RCU_SKIP }),
+    fallback: true,
     kind: 'rcu-stall',
   },
   {

@@ -10,7 +10,18 @@
 import { stallChooser } from '../frames.ts';
 import { traceOnly } from './common.ts';
 import { rx, stack, type Format } from './types.ts';
-import { CALL_TRACE } from '../frames.ts';
+import { CALL_TRACE, RIP_FRAME } from '../frames.ts';
+
+/**
+ * Frames of a CPU that waits for another one (lock slow paths, the runqueue
+ * lock, IPIs) or for work (idle), and the NMI entry itself: the frame after
+ * them is the code that hangs.
+ */
+const HANG_WAITS = [
+  'queued_spin_lock_slowpath', '_raw_spin_lock', '^raw_spin_rq_lock', '^_?_?task_rq_lock$', '^do_raw_spin_lock',
+  '^smp_call_function_many_cond$', '^csd_lock_wait', '^cpu_relax', '^default_idle', '^native_safe_halt',
+  '^nmi_panic$', '^vpanic$', '^panic$', '^unknown_nmi_error$', '^exc_nmi$', '^end_repeat_nmi$', 'nmi_handle',
+];
 
 const KP = 'Kernel panic';
 const kind = 'panic' as const;
@@ -61,6 +72,19 @@ export const panicFormats: Format[] = [
   { header: KP, title: /Kernel panic - not syncing: Fatal exception/, fmt: 'kernel panic: Fatal exception', corrupted: true, kind },
   { header: KP, title: /Kernel panic - not syncing: panic_on_warn set/, fmt: 'kernel panic: panic_on_warn set', corrupted: true, kind },
   { header: KP, title: /Kernel panic - not syncing: hung_task: blocked tasks/, fmt: 'kernel panic: hung_task: blocked tasks', corrupted: true, kind },
+  {
+    // An NMI nobody claimed, panicking by unknown_nmi_panic: what a harness
+    // sends a guest that stopped printing (krepro's silent-hang detector,
+    // a BMC's diagnostic interrupt). The machine hung before it: a HANG
+    // named by the interrupted CPU's own code, waits skipped, like the
+    // live detector names it from the vCPUs.
+    header: KP,
+    title: /Kernel panic - not syncing: NMI: Not continuing/,
+    fmt: 'INFO: silent hang in {1}',
+    alt: ['hang in {1}'],
+    stack: stack([RIP_FRAME, 'stack'], { skip: HANG_WAITS }),
+    kind: 'silent-hang',
+  },
   { header: KP, title: /Kernel panic - not syncing: (.*)/, fmt: 'kernel panic: {1}', kind },
   {
     header: 'rust_kernel: panicked',

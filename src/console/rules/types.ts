@@ -41,6 +41,11 @@ export interface Format {
   noStackTrace?: boolean;
   /** this title always means a garbled report */
   corrupted?: boolean;
+  /**
+   * Our addition: tried where an earlier format matched the same line but
+   * could read no stack (its title would say "corrupted").
+   */
+  fallback?: boolean;
   /** live-detection kind when this format matches the first line */
   kind?: DetectionKind;
 }
