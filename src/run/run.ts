@@ -501,8 +501,15 @@ async function boot(o: RunOptions, plan: RunPlan, runDir: string, sockDir: strin
         const r = await inspectSilentGuest(join(sockDir, 'qmp.sock'), build, o, () => mon.state.firstDetection !== null);
         vcpus = r.vcpus;
         silentHang = r.report;
-        // The NMI may have made the kernel print (and panic); give it the grace period.
-        if (!exitInfo) await Promise.race([exited, sleep(o.graceSec * 1000)]);
+        // The NMI may have made the kernel print and panic, and the panic dumps
+        // the trace over the serial console (tens of seconds at 115200 baud):
+        // read on while it prints, until it is quiet for the grace period.
+        const nmiAt = Date.now();
+        while (!exitInfo) {
+          const t = Date.now();
+          if (t - Math.max(nmiAt, s.lastOutputMs) > o.graceSec * 1000 || t - nmiAt > NMI_PRINT_MAX_MS) break;
+          await Promise.race([exited, sleep(500)]);
+        }
         if (!exitInfo) await stop();
         break;
       }
@@ -586,6 +593,9 @@ async function inspectSilentGuest(qmpPath: string, build: BuildResult | null, o:
     qmp.close();
   }
 }
+
+/** Longest krepro reads a guest printing after its NMI (an ftrace dump of a large buffer). */
+const NMI_PRINT_MAX_MS = 180_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
