@@ -86,7 +86,8 @@ const cmd: CommandModule = {
           `${record.status}: ${s.reproduced} of ${s.valid} runs reproduced, rate ${pct(s.rate)} (95% CI ${pct(s.ci[0])}-${pct(s.ci[1])})` +
           `${s.ttf.median !== null ? `, median time to failure ${formatDuration(s.ttf.median)}` : ''}\n` +
           (s.evidence.traced ? `evidence (${s.evidence.kinds.join(', ')}): ${s.evidence.withEvidence} of ${s.evidence.traced} traced runs, rate ${pct(s.evidence.rate)} (95% CI ${pct(s.evidence.ci[0])}-${pct(s.evidence.ci[1])})\n` : '') +
-          (s.triggers.runs ? `triggers per run: ${s.triggers.mean.crossUp.toFixed(1)} crossings (${s.triggers.mean.crossUpWithVfork.toFixed(1)} with vfork), ${s.triggers.mean.fixupWalks.toFixed(1)} walks (${s.triggers.mean.walksWithVfork.toFixed(1)} with vfork, ${s.triggers.mean.walksMissed.toFixed(1)} missed)\n` : '') +
+          (s.triggers.runs ? `triggers per run: ${s.triggers.mean.crossUp.toFixed(1)} crossings (${s.triggers.mean.crossUpWithVfork.toFixed(1)} with vfork), ${s.triggers.mean.fixupWalks.toFixed(1)} walks (${s.triggers.mean.walksWithVfork.toFixed(1)} with vfork, ${s.triggers.mean.walksMissed.toFixed(1)} missed)\n` +
+            (s.triggers.perMinute?.traceSeconds ? `triggers per minute of trace: ${s.triggers.perMinute.crossUp.toFixed(1)} crossings, ${s.triggers.perMinute.fixupWalks.toFixed(1)} walks (${s.triggers.perMinute.walksWithVfork.toFixed(1)} with vfork, ${s.triggers.perMinute.walksMissed.toFixed(1)} missed)\n` : '') : '') +
           (s.stallAfter.median !== null ? `stall after a median ${s.stallAfter.median} s of workload (${s.stallAfter.values.join(', ')})\n` : '') +
           (s.infraErrors.count ? `${s.infraErrors.count} infra errors (see loop.json)\n` : '') +
           `  ${dir}/loop.json\n  ${dir}/report.html\n`);

@@ -3,7 +3,7 @@ import type { LoopConfig, LoopStats, RunSummary } from './types.ts';
 import { histogram, kaplanMeier, median, wilson } from './stats.ts';
 import { sha256 } from '../util/fs.ts';
 import { patchIdentity } from '../build/cache.ts';
-import { DEFAULT_EVIDENCE_KINDS, evidenceOf, foundKinds, NO_TRIGGERS, showsEvidence, type RunTriggers } from '../verdict/evidence.ts';
+import { DEFAULT_EVIDENCE_KINDS, evidenceOf, perMinute, foundKinds, NO_TRIGGERS, showsEvidence, type RunTriggers } from '../verdict/evidence.ts';
 
 const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'boot-failed', 'skip', 'infra-error', 'interrupted'];
 
@@ -115,7 +115,7 @@ export function triggerStats(runs: RunSummary[]): LoopStats['triggers'] {
   for (const r of with_) for (const k of Object.keys(total) as (keyof RunTriggers)[]) total[k] += r.triggers![k] ?? 0;
   const mean = { ...NO_TRIGGERS };
   for (const k of Object.keys(total) as (keyof RunTriggers)[]) mean[k] = with_.length ? total[k] / with_.length : 0;
-  return { runs: with_.length, mean, total };
+  return { runs: with_.length, mean, total, perMinute: perMinute(total) };
 }
 
 export function stallAfterStats(runs: RunSummary[]): LoopStats['stallAfter'] {

@@ -47,7 +47,8 @@ export interface LoopStats {
     byKind: { kind: string; runs: number }[];
   };
   /** Mean per traced run of each trigger count, and the totals. */
-  triggers: { runs: number; mean: import('../verdict/evidence.ts').RunTriggers; total: import('../verdict/evidence.ts').RunTriggers };
+  /** Trigger counts of the traced runs: mean per run, total, and per minute of trace (total / trace time). */
+  triggers: { runs: number; mean: import('../verdict/evidence.ts').RunTriggers; total: import('../verdict/evidence.ts').RunTriggers; perMinute: import('../verdict/evidence.ts').RunTriggers };
   /** Workload seconds before the stall, over reproduced runs that had heartbeats. */
   stallAfter: { median: number | null; values: number[] };
 }

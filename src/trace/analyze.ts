@@ -188,10 +188,16 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   const anomalies = r.anomalies.sort((a, b) => a.time - b.time || (a.lineNumbers[0] ?? 0) - (b.lineNumbers[0] ?? 0));
   const keep = r.finished.filter((m) => m.stats.maxUsers >= 2 || m.anomalies > 0);
   const span = events.length ? events[events.length - 1].line.time - events[0].line.time : 0;
+  const totals = totalsOf(r.finished.map((m) => m.stats), r, span);
   return {
     design, cpus, cpusSource, accel, lateStampWindow: r.lateWindow, traceLines: parsed.traceLines, mmcidEvents,
     rejectedLines: parsed.rejected, damagedLines: parsed.damaged, replayFrom, skippedEvents, truncated, anomalies, excused: r.excused,
-    mms: keep.map((m) => m.stats).sort((a, b) => a.firstTime - b.firstTime), totals: totalsOf(r.finished.map((m) => m.stats), r, span),
+    mms: keep.map((m) => m.stats).sort((a, b) => a.firstTime - b.firstTime), totals,
+    perMinute: span > 0 ? {
+      crossUp: totals.crossUp * 60 / span, crossUpWithVfork: totals.crossUpWithVfork * 60 / span,
+      fixupWalks: totals.fixupWalks * 60 / span, walksWithVfork: totals.walksWithVfork * 60 / span,
+      walksMissed: totals.walksMissed * 60 / span,
+    } : null,
   };
 }
 

@@ -26,9 +26,19 @@ export interface RunTriggers {
   fixupWalks: number;        // task-to-CPU fixup walks
   walksWithVfork: number;    // walks that started while a vfork child was a user
   walksMissed: number;       // walks that missed a task holding a CID
+  traceSeconds: number;      // trace time the counts cover (first to last replayed event)
 }
 
-export const NO_TRIGGERS: RunTriggers = { crossUp: 0, crossUpWithVfork: 0, fixupWalks: 0, walksWithVfork: 0, walksMissed: 0 };
+export const NO_TRIGGERS: RunTriggers = { crossUp: 0, crossUpWithVfork: 0, fixupWalks: 0, walksWithVfork: 0, walksMissed: 0, traceSeconds: 0 };
+
+/** Counts per minute of trace (the traceSeconds field becomes 60). */
+export function perMinute(t: RunTriggers): RunTriggers {
+  const f = t.traceSeconds > 0 ? 60 / t.traceSeconds : 0;
+  return {
+    crossUp: t.crossUp * f, crossUpWithVfork: t.crossUpWithVfork * f, fixupWalks: t.fixupWalks * f,
+    walksWithVfork: t.walksWithVfork * f, walksMissed: t.walksMissed * f, traceSeconds: t.traceSeconds > 0 ? 60 : 0,
+  };
+}
 
 export function evidenceOf(analysis: TraceSummary | null | undefined): RunEvidence {
   if (!analysis) return { traced: false, truncated: false, kinds: {}, triggers: { ...NO_TRIGGERS } };
@@ -45,6 +55,7 @@ export function evidenceOf(analysis: TraceSummary | null | undefined): RunEviden
       fixupWalks: x.fixupWalks,
       walksWithVfork: x.walksWithVfork ?? 0,
       walksMissed: x.walksMissed ?? 0,
+      traceSeconds: x.span ?? 0,
     },
   };
 }

@@ -15,7 +15,7 @@ const summary = (kinds: string[]): TraceSummary => ({
 describe('bug evidence', () => {
   it('counts findings by kind and the trigger totals', () => {
     const e = evidenceOf(summary(['fixup-missed-task', 'fixup-missed-task', 'cid-leak']));
-    expect(e).toEqual({ traced: true, truncated: true, kinds: { 'fixup-missed-task': 2, 'cid-leak': 1 }, triggers: { crossUp: 5, crossUpWithVfork: 2, fixupWalks: 5, walksWithVfork: 2, walksMissed: 1 } });
+    expect(e).toEqual({ traced: true, truncated: true, kinds: { 'fixup-missed-task': 2, 'cid-leak': 1 }, triggers: { crossUp: 5, crossUpWithVfork: 2, fixupWalks: 5, walksWithVfork: 2, walksMissed: 1, traceSeconds: 60 } });
     expect(showsEvidence(foundKinds(e), ['fixup-missed-task'])).toBe(true);
     expect(showsEvidence(foundKinds(e), ['cid-exhausted'])).toBe(false);
   });
@@ -57,7 +57,7 @@ describe('evidence as a bisection signal', () => {
 describe('loop statistics of evidence', () => {
   const run = (i: number, verdict: RunSummary['verdict'], evidence: string[] | null, t?: number): RunSummary => ({
     index: i, dir: `runs/${i}`, verdict, title: verdict === 'reproduced' ? 'BUG: soft lockup in mm_get_cid' : null, type: null, unrelated: [],
-    timeSec: 30, commit: null, startedAt: '', evidence, triggers: evidence ? { crossUp: 4, crossUpWithVfork: 2, fixupWalks: 4, walksWithVfork: 2, walksMissed: evidence.length ? 1 : 0 } : null,
+    timeSec: 30, commit: null, startedAt: '', evidence, triggers: evidence ? { crossUp: 4, crossUpWithVfork: 2, fixupWalks: 4, walksWithVfork: 2, walksMissed: evidence.length ? 1 : 0, traceSeconds: 30 } : null,
     stallAfterSec: t,
   });
   it('rates evidence separately from stalls, over traced valid runs', () => {
@@ -70,6 +70,9 @@ describe('loop statistics of evidence', () => {
     expect(s.evidence.ci[0]).toBeGreaterThan(0);
     expect(s.triggers.runs).toBe(3);
     expect(s.triggers.mean.walksMissed).toBeCloseTo(2 / 3, 9);
+    // 3 traced runs of 30 s of trace: 2 missed walks in 90 s = 1.33 per minute, 12 walks = 8 per minute
+    expect(s.triggers.perMinute.walksMissed).toBeCloseTo(2 / 1.5, 9);
+    expect(s.triggers.perMinute.fixupWalks).toBeCloseTo(8, 9);
     expect(s.stallAfter).toEqual({ median: 8, values: [6, 10] });
   });
 });

@@ -111,6 +111,8 @@ export interface TraceAnalysis {
   /** Mms with two or more users, or with an anomaly. */
   mms: MmExercise[];
   totals: ExerciseTotals;
+  /** The trigger counts per minute of trace (totals / span); null when the trace spans no time. */
+  perMinute: { crossUp: number; crossUpWithVfork: number; fixupWalks: number; walksWithVfork: number; walksMissed: number } | null;
 }
 
 export interface AnalyzeOptions {
