@@ -35,6 +35,7 @@ const OWNERS: Record<string, string[]> = {
   'apt-get': ['src/source/apt.ts'],
   'apt-cache': ['src/source/apt.ts'],
   'dpkg-deb': ['src/source/apt.ts'],
+  'dpkg-query': ['src/source/apt.ts'],
   du: ['src/build/cache.ts'],
   ccache: ['src/build/make.ts'],
 };
