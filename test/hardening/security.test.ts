@@ -37,6 +37,10 @@ const OWNERS: Record<string, string[]> = {
   'dpkg-deb': ['src/source/apt.ts'],
   'dpkg-query': ['src/source/apt.ts'],
   du: ['src/build/cache.ts'],
+  sinfo: ['src/loop/slurm-exec.ts'],
+  sbatch: ['src/loop/slurm-exec.ts'],
+  scontrol: ['src/loop/slurm-exec.ts'],
+  scancel: ['src/loop/slurm-exec.ts'],
   ccache: ['src/build/make.ts'],
 };
 
