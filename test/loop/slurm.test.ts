@@ -84,7 +84,7 @@ function fakeSlurm(root: string, script: { reproduceAt?: number } = {}) {
       calls.push(['sbatch', ...args]);
       return calls.length === 1 ? '41' : '42';
     },
-    async states() {
+    async states(): Promise<Record<string, string>> {
       poll++;
       if (script.reproduceAt !== undefined && poll === script.reproduceAt) {
         await mkdir(join(root, 'shard-1'), { recursive: true });
