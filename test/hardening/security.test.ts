@@ -36,6 +36,7 @@ const OWNERS: Record<string, string[]> = {
   'apt-cache': ['src/source/apt.ts'],
   'dpkg-deb': ['src/source/apt.ts'],
   'dpkg-query': ['src/source/apt.ts'],
+  'lava-run': ['src/lava/run.ts'],
   du: ['src/build/cache.ts'],
   sinfo: ['src/loop/slurm-exec.ts'],
   sbatch: ['src/loop/slurm-exec.ts'],
