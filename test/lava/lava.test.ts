@@ -46,7 +46,7 @@ describe('krepro lava-job', () => {
 
 describe('krepro import-lava', () => {
   const real = join(import.meta.dirname, 'data', 'soft-lockup.lava.log');   // lava-run 2023.01 on our soft-lockup self-test job
-  it('parses lava-run\'s records (flow YAML with \\e escapes), the console and the boot command', async () => {
+  it('parses lava-run\'s records (flow YAML: not every line is JSON), the console and the boot command', async () => {
     const log = parseLavaLog(await readFile(real, 'utf8'));
     expect(log.bootCommand).toMatch(/^\/usr\/bin\/qemu-system-x86_64 .* -kernel \S+ -append "console=ttyS0,115200 .*krepro.selftest=soft-lockup" -smp 2/);
     expect(log.console.some((c) => c.line === 'krepro-init: started')).toBe(true);
