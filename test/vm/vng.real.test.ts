@@ -19,6 +19,11 @@ import { PROJECT_ROOT } from '../../src/util/paths.ts';
 const vng = await findVng();
 const fact = await vngFact();
 
+// vng's own boot (its init, udev coldplug and settle, 9p) takes 45-110 s
+// under TCG on this 2-core host, against 120 s for krepro's default
+// --boot-timeout: the runs here give it 300 s.
+const VNG_BOOT_TIMEOUT = 300;
+
 const stillRunning = async (needle: string) => {
   const r = await execa('pgrep', ['-f', needle], { reject: false });
   return r.stdout.trim();
@@ -74,26 +79,20 @@ describe('vng backend on a real kernel', () => {
     await rm(sockDir, { recursive: true, force: true });
   });
 
-  it('krepro run --backend vng: not reproduced, with counters, and the vng command in run.json', async () => {
-    const rec = await runKernel({ prebuilt: kernel, backend: 'vng', cpus: 2, durationSec: 15, resultsDir: results });
-    console.log(JSON.stringify({ verdict: rec.verdict, timings: rec.timings, workload: rec.workload, error: rec.error }));
+  it('--self-test soft-lockup through vng ends reproduced with a soft lockup title', async () => {
+    const rec = await runKernel({ prebuilt: kernel, backend: 'vng', cpus: 2, durationSec: 60, selfTest: 'soft-lockup', bootTimeoutSec: VNG_BOOT_TIMEOUT, resultsDir: results });
+    console.log(JSON.stringify({ verdict: rec.verdict, title: rec.title, detection: rec.detection, timings: rec.timings }));
+    // krepro run's whole path through vng: the vng command in run.json, its init seen, the report
     expect(rec.qemu.argv[0]).toBe(vng);
     expect(rec.qemu.argv).toContain('--cpus');
-    expect(rec.verdict).toBe('not-reproduced');
-    expect(rec.workload!.heartbeats).toBeGreaterThanOrEqual(10);
     expect(rec.timings.bootToInitMs).toBeGreaterThan(0);
+    expect(rec.verdict).toBe('reproduced');
+    expect(rec.title).toMatch(/^BUG: soft lockup/);
     expect(await stillRunning(rec.dir)).toBe('');
   });
 
-  it('--self-test soft-lockup through vng ends reproduced with a soft lockup title', async () => {
-    const rec = await runKernel({ prebuilt: kernel, backend: 'vng', cpus: 2, durationSec: 60, selfTest: 'soft-lockup', resultsDir: results });
-    console.log(JSON.stringify({ verdict: rec.verdict, title: rec.title, detection: rec.detection, timings: rec.timings }));
-    expect(rec.verdict).toBe('reproduced');
-    expect(rec.title).toMatch(/^BUG: soft lockup/);
-  });
-
   it('--self-test silent-hang through vng: every CPU spinning with interrupts off, found by QMP', async () => {
-    const rec = await runKernel({ prebuilt: kernel, backend: 'vng', cpus: 2, durationSec: 60, selfTest: 'silent-hang', hangTimeoutSec: 20, resultsDir: results });
+    const rec = await runKernel({ prebuilt: kernel, backend: 'vng', cpus: 2, durationSec: 60, selfTest: 'silent-hang', hangTimeoutSec: 20, bootTimeoutSec: VNG_BOOT_TIMEOUT, resultsDir: results });
     console.log(JSON.stringify({ verdict: rec.verdict, title: rec.title, detection: rec.detection, timings: rec.timings, vcpus: rec.vcpus }));
     expect(rec.verdict).toBe('reproduced');
     expect(rec.detection!.kind).toBe('silent-hang');
