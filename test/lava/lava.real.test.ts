@@ -54,7 +54,7 @@ describe('LAVA jobs through lava-run', () => {
   it('bad input: lava-run missing, a log that is not LAVA\'s', async () => {
     const miss = await krepro(['lava-job', '--kernel', kernel.bzImage, '--duration', '5', '-o', join(dir, 'm', 'job.yaml'), '--run', '--results', dir], { KREPRO_LAVA_RUN: '/nonexistent/lava-run' });
     expect(miss.exitCode).toBe(255);
-    expect(miss.stderr.trim()).toMatch(/^krepro: \/nonexistent\/lava-run not found: install Debian's lava-dispatcher/);
+    expect(miss.stderr.trim().split('\n').pop()).toMatch(/^krepro: \/nonexistent\/lava-run not found: install Debian's lava-dispatcher/);
     const notLava = await krepro(['import-lava', join(PROJECT_ROOT, 'README.md'), '--results', dir]);
     expect(notLava.exitCode).toBe(255);
     expect(notLava.stderr.trim().split('\n')).toHaveLength(1);
