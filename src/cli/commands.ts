@@ -14,4 +14,6 @@ export const commands: (() => Promise<{ default: CommandModule<any, any> }>)[] =
   () => import('./bundle.ts'),
   () => import('./report.ts'),
   () => import('./classify.ts'),
+  () => import('./lava-job.ts'),
+  () => import('./import-lava.ts'),
 ];

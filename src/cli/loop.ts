@@ -1,9 +1,12 @@
 import type { CommandModule } from 'yargs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { progressPrinter } from './common.ts';
 import { runOptions, toRunOptions } from './run-options.ts';
 import { usageError } from '../util/errors.ts';
-import { resultsRoot } from '../util/paths.ts';
+import { PROJECT_ROOT, resultsRoot } from '../util/paths.ts';
+import { shardArgs } from '../loop/slurm.ts';
+import { runSlurmLoop } from '../loop/slurm-run.ts';
+import { slurmCli } from '../loop/slurm-exec.ts';
 import { runLoop, type LoopProgress } from '../loop/loop.ts';
 import { resolveShard } from '../loop/shard.ts';
 import { parseDuration, formatDuration } from '../loop/duration.ts';
@@ -17,6 +20,7 @@ interface Args {
   kernel?: string; append?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
   signature?: string; title?: string; 'self-test'?: SelfTest; results?: string; dir?: string;
   count?: number; until?: string; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
+  on: 'local' | 'slurm'; shards?: number; 'max-running'?: number; partition?: string; wait: boolean;
 }
 
 /** The live progress line: rewritten in place on a TTY, plain lines otherwise. */
@@ -26,6 +30,48 @@ export function progressLine(p: LoopProgress): string {
   const eta = p.etaSec !== null ? `, ETA ${formatDuration(p.etaSec)}` : '';
   const last = p.last ? `, last ${p.last.verdict}` : '';
   return `loop: ${p.done}${total} runs, ${p.reproduced} reproduced, ${rate}${eta}${last}`;
+}
+
+/** `krepro loop --on slurm`: submit, follow, print the merged loop like a local one. */
+async function slurmLoop(a: Args): Promise<void> {
+  if (a.shards === undefined) throw usageError('--on slurm needs --shards N (the number of array tasks)');
+  if (a.shard !== undefined) throw usageError('--shard K/N is for one shard run here; with --on slurm each array task takes its shard from Slurm');
+  const results = resolve(a.results ?? resultsRoot());
+  const raw = process.argv.slice(2);
+  const at = raw.indexOf('loop');
+  const ac = new AbortController();
+  const onSig = () => ac.abort();
+  process.once('SIGINT', onSig);
+  process.once('SIGTERM', onSig);
+  try {
+    const r = await runSlurmLoop({
+      shards: a.shards,
+      maxRunning: a['max-running'] ?? null,
+      partition: a.partition ?? null,
+      args: shardArgs(at >= 0 ? raw.slice(at + 1) : raw),
+      krepro: [process.execPath, join(PROJECT_ROOT, 'bin', 'krepro.mjs')],
+      resultsDir: results,
+      cwd: process.cwd(),
+      dir: a.dir,
+      stopOnFirst: a['stop-on-first'],
+      wait: a.wait,
+      signal: ac.signal,
+      onProgress: (l) => process.stderr.write(`krepro: ${l}\n`),
+    }, slurmCli);
+    if (!r.merged) {
+      if (a.json) process.stdout.write(JSON.stringify({ dir: r.root, arrayJob: r.arrayJob, mergeJob: r.mergeJob }) + '\n');
+      else process.stdout.write(`submitted: array job ${r.arrayJob} (${a.shards} shards), merge job ${r.mergeJob} (afterany)\n  ${r.root}/merged/loop.json when the merge job ends\n`);
+      return;
+    }
+    const s = r.merged.stats;
+    if (a.json) process.stdout.write(JSON.stringify({ dir: join(r.root, 'merged'), id: r.merged.id, status: r.merged.status, arrayJob: r.arrayJob, mergeJob: r.mergeJob, cancelled: r.cancelled, timings: r.timings, stats: s }) + '\n');
+    else process.stdout.write(`${r.merged.status}: ${s.reproduced} of ${s.valid} runs reproduced, rate ${pct(s.rate)} (95% CI ${pct(s.ci[0])}-${pct(s.ci[1])}), ${r.merged.mergedFrom?.length ?? 0} of ${a.shards} shards merged${r.cancelled ? ', the rest cancelled' : ''}\n  ${join(r.root, 'merged')}/loop.json\n`);
+    if (r.merged.status === 'infra-error') process.exitCode = 255;
+    else process.exitCode = s.reproduced > 0 ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+  }
 }
 
 const cmd: CommandModule = {
@@ -40,11 +86,18 @@ const cmd: CommandModule = {
       .option('dir', { type: 'string', describe: 'exact loop dir (default <results>/loop-<time>-<id>)' })
       .option('history', { type: 'boolean', default: true, describe: 'record the loop in <results>/history.jsonl (--no-history to skip)' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+      .option('on', { choices: ['local', 'slurm'] as const, default: 'local' as const, describe: 'run here, or as a Slurm job array of --shards tasks plus a merge job' })
+      .option('shards', { type: 'number', describe: 'with --on slurm: number of array tasks (each a krepro loop --shard K/N)' })
+      .option('max-running', { type: 'number', describe: 'with --on slurm: at most this many array tasks at once' })
+      .option('partition', { type: 'string', describe: 'with --on slurm: the partition to submit to (default: the cluster\'s default)' })
+      .option('wait', { type: 'boolean', default: true, describe: 'with --on slurm: wait for the merged result (--no-wait prints the job ids)' })
       .conflicts('count', 'until'),
   handler: async (argv) => {
     const a = argv as unknown as Args;
     if (a.count === undefined && a.until === undefined) throw usageError('say how long to loop: --count N or --until DURATION (e.g. --until 8h)');
     if (a.kernel && (a.patch?.length || a.revert?.length || a.config?.length)) throw usageError('--patch, --revert and --config need a build; drop them or drop --kernel');
+    if (a.on === 'slurm') return slurmLoop(a);
+    if (a.shards !== undefined || a.partition !== undefined || a['max-running'] !== undefined) throw usageError('--shards, --max-running and --partition go with --on slurm; for one shard of a loop run here, use --shard K/N');
     const results = resolve(a.results ?? resultsRoot());
     const { build: b, ...rest } = toRunOptions(a as unknown as Parameters<typeof toRunOptions>[0]);
     const run: Partial<RunOptions> = { ...rest, resultsDir: results };

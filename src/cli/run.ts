@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { runOptions, toRunOptions, abortOnSignals } from './run-options.ts';
 import { progressPrinter } from './common.ts';
-import { runKernel, resolveRunOptions, planRun } from '../run/run.ts';
+import { runKernel, resolveRunOptions, planRun, withBackendConfig } from '../run/run.ts';
 import { peekBuild } from '../build/build.ts';
 import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
 import type { RunRecord } from '../run/types.ts';
@@ -95,7 +95,9 @@ function runDirOf(rec: RunRecord): string {
 }
 
 async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: boolean): Promise<void> {
-  const o = resolveRunOptions(partial);
+  const r = resolveRunOptions(partial);
+  // The build the run would make: under vng, with the vng fragment added.
+  const o = r.build ? { ...r, build: withBackendConfig(r.build, r.backend) } : r;
   const build = o.build ? await peekBuild(o.build) : null;
   const bzImage = o.kernel ?? build?.bzImage ?? '<bzImage: krepro build prints it>';
   const { readFile } = await import('node:fs/promises');

@@ -107,3 +107,22 @@ export function guestCmdline(p: GuestParams): string[] {
   if (p.traceBufferKb != null) out.push(`krepro.tracebuf=${positiveInt('trace buffer size (KB)', p.traceBufferKb, 4 * 1024 * 1024)}`);
   return out;
 }
+
+/** A run's options -> the guest parameters, the same for both backends (the QEMU initramfs and vng). */
+export function guestParamsOf(o: {
+  durationSec: number;
+  threads?: number | null;
+  workload?: string | null;
+  selfTest?: SelfTest | null;
+  traceEvents?: string[] | null;
+  traceBufferKb?: number | null;
+}): GuestParams {
+  return {
+    durationSec: o.durationSec,
+    threads: o.threads ?? null,
+    workload: o.workload ? parseWorkloadSpec(o.workload) : null,
+    selfTest: o.selfTest ?? null,
+    traceEvents: o.traceEvents ?? null,
+    traceBufferKb: o.traceBufferKb ?? null,
+  };
+}

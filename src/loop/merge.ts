@@ -111,8 +111,10 @@ export async function mergeLoops(dirs: string[], out: string): Promise<MergeResu
   const shardCounts = new Set(loops.map((l) => l.rec.shard?.count ?? 1));
   if (shardCounts.size > 1) warnings.push(`shards disagree on the shard count (${[...shardCounts].join(', ')})`);
   const statuses = loops.map((l) => l.rec.status);
+  // With --stop-on-first the other shards being stopped (interrupted) is the plan working.
   const status: LoopRecord['status'] =
     statuses.includes('infra-error') ? 'infra-error'
+      : first.plan.stopOnFirst && statuses.includes('stopped-on-first') ? 'stopped-on-first'
       : statuses.includes('interrupted') || statuses.includes('running') ? 'interrupted'
         : statuses.includes('stopped-on-first') ? 'stopped-on-first' : 'done';
   const now = new Date();

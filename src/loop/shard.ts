@@ -14,6 +14,9 @@ import type { ShardSpec } from './types.ts';
  *   3. JOB_COMPLETION_INDEX + KREPRO_SHARD_COUNT (Kubernetes Indexed Job:
  *      the index is set by Kubernetes, the count by our manifest)
  *   4. CI_NODE_INDEX, CI_NODE_TOTAL    (GitLab CI `parallel:`, 1-based)
+ *   5. SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT (a Slurm job array, as
+ *      `krepro loop --on slurm` submits; the index counts from
+ *      SLURM_ARRAY_TASK_MIN, default 0)
  */
 export function parseShard(spec: string): ShardSpec {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(spec);
@@ -55,6 +58,9 @@ export function resolveShard(flag: string | undefined, env: NodeJS.ProcessEnv = 
   const gl = envInt(env, 'CI_NODE_INDEX');
   const glTotal = envInt(env, 'CI_NODE_TOTAL');
   if (gl !== null && glTotal !== null && glTotal > 1) return checked(gl - 1, glTotal, 'CI_NODE_INDEX');
+  const task = envInt(env, 'SLURM_ARRAY_TASK_ID');
+  const tasks = envInt(env, 'SLURM_ARRAY_TASK_COUNT');
+  if (task !== null && tasks !== null) return checked(task - (envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0), tasks, 'SLURM_ARRAY_TASK_ID');
   return null;
 }
 

@@ -10,7 +10,7 @@ import type { CrashReport } from '../console/types.ts';
 import { buildKernel } from '../build/build.ts';
 import { readMeta, holdBuild } from '../build/cache.ts';
 import { buildInitramfs } from '../image/initramfs.ts';
-import { guestCmdline, parseWorkloadSpec } from '../image/cmdline.ts';
+import { guestCmdline, guestParamsOf, parseWorkloadSpec } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
 import { qemuArgv } from '../vm/qemu-args.ts';
 import { startQemu, qemuVersion, kvmStartFailure, type QemuProcess } from '../vm/qemu.ts';
@@ -106,14 +106,7 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
   const accel = c.accel;
   if (o.backend === 'vng') return { ...(await planVng(o, kernel, runDir, sockDir, accel, vsockCid)), accelReason: c.reason };
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const items = guestCmdline({
-    durationSec: o.durationSec,
-    threads: o.threads ?? null,
-    workload: o.workload ? parseWorkloadSpec(o.workload) : null,
-    selfTest: o.selfTest ?? null,
-    traceEvents: o.traceEvents ?? null,
-    traceBufferKb: o.traceBufferKb ?? null,
-  });
+  const items = guestCmdline(guestParamsOf(o));
   const append = kernelCmdline({
     accel,
     hz: hzFromConfig(kernel.configText ?? ''),

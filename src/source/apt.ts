@@ -214,3 +214,36 @@ export async function extractDeb(deb: string, dir: string): Promise<void> {
   const r = await execa('dpkg-deb', ['-x', deb, dir], { reject: false });
   if (r.exitCode !== 0) throw envError(`cannot unpack ${deb}: ${String(r.stderr).split('\n')[0]}`);
 }
+
+/**
+ * Install a package the host's release does not carry (virtme-ng: sid has
+ * it, Debian 12 not): the newest .deb from the private configuration's
+ * suites, installed by the host's own apt, which takes every dependency
+ * from the host's suites (a dependency they cannot satisfy fails the
+ * install with apt's own message; nothing newer is pulled in). Skipped
+ * when that version is already installed. Returns the version.
+ */
+export async function installNewerDeb(cacheDir: string, name: string, log: (s: string) => void = () => {}): Promise<string> {
+  const apt = await privateApt(cacheDir, log);
+  const versions = await packageVersions(apt, name);
+  if (!versions.length) throw envError(`no Debian suite carries ${name} (private lists under ${apt.dir}): check the network and run again`);
+  const { version, suite } = versions[0];
+  const installed = await execa('dpkg-query', ['-W', '-f=${Status} ${Version}', name], { reject: false });
+  if (installed.exitCode === 0 && String(installed.stdout) === `install ok installed ${version}`) {
+    log(`${name} ${version} already installed`);
+    return version;
+  }
+  const deb = await downloadDeb(apt, name, version, join(apt.dir, 'debs'));
+  log(`installing ${name} ${version} (from ${suite}) with its dependencies from the host's suites`);
+  const r = await execa('apt-get', ['install', '-y', '-q', '--no-install-recommends', deb], {
+    env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
+    reject: false,
+    timeout: 1800_000,
+  });
+  if (r.exitCode !== 0) {
+    const out = String(r.stdout + '\n' + r.stderr).split('\n');
+    const why = out.find((l) => /^(E:| .* but .* is to be installed| Depends:)/.test(l)) ?? `apt-get install exited ${r.exitCode}`;
+    throw envError(`cannot install ${name} ${version}: ${why.trim()} (run as root, after apt-get update)`);
+  }
+  return version;
+}

@@ -1,13 +1,14 @@
-import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import type { RunOptions } from '../run/options.ts';
 import type { RunPlan } from '../run/run.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from './cmdline.ts';
 import { buildGuestBinaries } from '../image/guest-binaries.ts';
-import { parseWorkloadSpec, workloadArgv } from '../image/cmdline.ts';
+import { guestCmdline, guestParamsOf } from '../image/cmdline.ts';
 import { findTestLockup } from '../image/initramfs.ts';
 import { envError, usageError } from '../util/errors.ts';
+import { guestDir } from '../util/paths.ts';
 import { exists } from '../util/fs.ts';
 
 /**
@@ -20,10 +21,12 @@ import { exists } from '../util/fs.ts';
  * - the guest's / is the host's / (9p, read-only, with overlays), so the
  *   static workload and module loader run by their host paths and there is
  *   no initramfs;
- * - vng's init runs our guest script (`--exec`) instead of guest/init; the
- *   script prints the same markers (`krepro-init: started`, the workload's
- *   `krepro-hb`/`krepro-done`) and writes the same framed artifact file,
- *   into the run dir, which the guest may write (`--rwdir`);
+ * - vng's init runs guest/init itself (a copy in the run dir) as its
+ *   `--exec` command, with `--backend vng`: the same krepro.* kernel command
+ *   line items, markers (`krepro-init: started`, the workload's
+ *   `krepro-hb`/`krepro-done`), self-tests, tracing and framed artifact
+ *   sections, written into the run dir, which the guest may write
+ *   (`--rwdir`), instead of the second serial port;
  * - `--verbose` puts the guest's serial console (kernel messages, and the
  *   script's output with it) on vng's stdout; startVng (vng-process.ts)
  *   explains why and keeps vng's own stderr out of detection;
@@ -106,121 +109,35 @@ export function vngArgv(s: VngSpec): string[] {
   return argv;
 }
 
-/** What the guest script does; every path is a host path (the host's / is the guest's /). */
-export interface VngGuestSpec {
+/**
+ * What vng runs in the guest: guest/init itself (copied into the run dir),
+ * told it runs under vng. Every run parameter is on the kernel command line
+ * as for the QEMU backend (guestCmdline's krepro.* items); only where things
+ * are differs, and those are host paths (the host's / is the guest's /).
+ */
+export interface VngGuestCommand {
+  init: string;                // <runDir>/guest-init, a copy of guest/init
   workload: string;            // static workload binary
   modload: string;             // static one-shot module loader
   artifactFile: string;        // <runDir>/artifacts.raw
-  durationSec: number;
-  threads?: number | null;
-  workloadSpec?: string | null; // parseWorkloadSpec text, e.g. mode=cells,cell-threads=6
-  port?: number;               // vsock port, default 1024
-  selfTest?: RunOptions['selfTest'];
-  testLockupKo?: string | null;
-  traceEvents?: string[] | null;
-  traceBufferKb?: number | null;
+  modulesDir: string | null;   // the build's installed modules (test_lockup.ko), null: none
 }
-
-const SELF_TEST_PARAMS: Record<string, string> = {
-  'soft-lockup': 'time_secs=25 disable_preempt=1',
-  'rcu-stall': 'time_secs=15 lock_rcu=1',
-  'hung-task': 'time_secs=30 state=D',
-};
 
 /** Single-quote for sh. */
 export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * The guest script vng runs: guest/init's job minus what vng's own init
- * already did (mounts, devices). Same markers on stdout, same tracing setup,
- * same framed artifact sections, written to the run dir instead of a second
- * serial port. Exits with the workload's (or module loader's) status, which
- * vng returns as its own.
- */
-export function vngGuestScript(g: VngGuestSpec): string {
-  const q = shQuote;
-  const events = (g.traceEvents ?? []).map((e) => e.trim()).filter(Boolean);
-  const L: string[] = [
-    '#!/bin/sh',
-    '# krepro guest script for `krepro run --backend vng` (written by src/vm/vng.ts).',
-    'echo "krepro-init: started"',
-    'say() { echo "krepro-init: $*"; }',
-    'up() { read -r u _ </proc/uptime; echo "$u"; }',
-    `A=${q(g.artifactFile)}`,
-    'SUM=/tmp/krepro-workload.$$.txt',
-    'UP0=$(up)',
-    `say "uptime=$UP0 kernel=$(uname -r) cpus=$(nproc) duration=${g.durationSec} threads=${g.threads ?? 'default'} port=${g.port ?? 1024} selftest=${g.selfTest ?? 'none'} backend=vng"`,
-    'T=/sys/kernel/tracing',
-    'TRACING=0',
-  ];
-  if (events.length) {
-    L.push(
-      '[ -w $T/set_event ] || mount -t tracefs nodev $T 2>/dev/null',
-      'if [ -w $T/set_event ]; then',
-      ...(g.traceBufferKb ? [`  echo ${g.traceBufferKb} >$T/buffer_size_kb 2>/dev/null || say "trace: buffer_size_kb=${g.traceBufferKb} refused"`] : []),
-      '  echo 0 >$T/tracing_on; echo >$T/trace',
-      '  set -f',
-      `  for ev in ${events.map(q).join(' ')}; do`,
-      '    if echo "$ev" >>$T/set_event 2>/dev/null; then say "trace: enabled $ev"; else say "trace: event $ev not available"; fi',
-      '  done',
-      '  set +f',
-      '  echo 1 >$T/tracing_on; TRACING=1',
-      '  say "trace: on, buffer_size_kb=$(cat $T/buffer_size_kb)"',
-      'else say "trace: no tracefs at $T"; fi',
-    );
-  }
-  if (g.selfTest) {
-    const params = SELF_TEST_PARAMS[g.selfTest];
-    if (!params) throw usageError(`unknown self-test ${JSON.stringify(g.selfTest)}`);
-    if (g.testLockupKo) {
-      L.push(
-        // A lockup in the first ~2 s collides with the TSC clocksource switch.
-        'while :; do u=$(up); [ "${u%%.*}" -ge 2 ] && break; sleep 0.2; done',
-        `say "selftest: ${g.selfTest} loading ${g.testLockupKo} ${params} at uptime $(up)"`,
-        `${q(g.modload)} ${q(g.testLockupKo)} ${q(params)}`,
-        'STATUS=$?',
-        'say "selftest: modload exit status $STATUS at uptime $(up)"',
-      );
-    } else {
-      L.push('say "selftest: test_lockup.ko not found next to the kernel (boot a krepro build with the detectors fragment)"', 'STATUS=125');
-    }
-  } else {
-    const args = ['--duration', String(g.durationSec), '--port', String(g.port ?? 1024), '--summary', '"$SUM"'];
-    if (g.threads != null) args.push('--threads', String(g.threads));
-    if (g.workloadSpec) args.push(...workloadArgv(parseWorkloadSpec(g.workloadSpec)));
-    L.push(
-      `say "workload: start ${args.join(' ').replace(/"/g, '')}"`,
-      `timeout -s KILL ${g.durationSec + 60} ${q(g.workload)} ${args.join(' ')}`,
-      'STATUS=$?',
-      'say "workload: exit status $STATUS at uptime $(up)"',
-    );
-  }
-  L.push(
-    '{',
-    '  echo "krepro-artifact-begin guest.txt"',
-    '  echo "kernel=$(uname -r)"; echo "cpus=$(nproc)"; echo "uptime_start=$UP0"; echo "uptime_end=$(up)"',
-    `  echo "selftest=${g.selfTest ?? 'none'}"; echo "status=$STATUS"; echo "backend=vng"; echo "cmdline=$(cat /proc/cmdline)"`,
-    '  echo "krepro-artifact-end guest.txt"',
-  );
-  if (!g.selfTest) {
-    L.push(
-      '  echo "krepro-artifact-begin workload.txt"',
-      '  cat "$SUM" 2>/dev/null || echo "krepro-done rc=-1 (no summary; exit status $STATUS)"',
-      '  echo "krepro-artifact-end workload.txt"',
-    );
-  }
-  L.push(
-    '  if [ "$TRACING" = 1 ]; then echo 0 >$T/tracing_on; echo "krepro-artifact-begin trace.txt"; cat $T/trace; echo "krepro-artifact-end trace.txt"; fi',
-    '  echo "krepro-artifacts-done"',
-    '} >"$A" 2>/dev/null && say "artifacts: written to $A" || say "artifacts: write to $A failed"',
-    'sync',
-    'say "exit $STATUS"',
-    'exit $STATUS',
-    '',
-  );
-  return L.join('\n');
+/** vng's --exec value: `sh <init> --backend vng --artifacts ... ` (the guest's shell splits it). */
+export function vngGuestCommand(g: VngGuestCommand): string {
+  return [
+    'sh', g.init,
+    '--backend', 'vng',
+    '--artifacts', g.artifactFile,
+    '--workload-bin', g.workload,
+    '--modload-bin', g.modload,
+    '--modules', g.modulesDir ?? 'none',
+  ].map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : shQuote(w))).join(' ');
 }
 
 /** The vng program: KREPRO_VNG, else `vng` found on PATH; null when neither. */
@@ -242,8 +159,8 @@ async function isExecutable(p: string): Promise<boolean> {
   }
 }
 
-/** Name of the guest script inside the run dir. */
-export const VNG_GUEST_SCRIPT = 'vng-guest.sh';
+/** Name of guest/init's copy inside the run dir. */
+export const VNG_GUEST_SCRIPT = 'guest-init';
 
 /**
  * The vng plan for one run. When `runDir` exists (a real run) it also
@@ -267,32 +184,28 @@ export async function planVng(
     hz: hzFromConfig(kernel.configText ?? ''),
     tscKhz: tscKhzFromCpuinfo(cpuinfo),
     selfTest: o.selfTest ?? null,
-    guestItems: [],          // the guest script carries the run parameters
+    guestItems: guestCmdline(guestParamsOf(o)),   // the same krepro.* items guest/init reads under QEMU
     userAppend: o.append,
   });
   const vng = (await findVng()) ?? process.env.KREPRO_VNG ?? 'vng';
-  const artifactFile = join(runDir, 'artifacts.raw');
-  const scriptPath = join(runDir, VNG_GUEST_SCRIPT);
+  const cmd: VngGuestCommand = {
+    init: join(runDir, VNG_GUEST_SCRIPT),
+    workload: '<guest-bin>/workload',
+    modload: '<guest-bin>/modload',
+    artifactFile: join(runDir, 'artifacts.raw'),
+    modulesDir: null,
+  };
   let kimg = kernel.bzImage;
   if (prepare) {
     if (!(await findVng())) throw envError('--backend vng: vng not found: install virtme-ng and put vng on PATH, or set KREPRO_VNG=/path/to/vng (krepro doctor checks it)');
     assertVngSafe('run dir', runDir);
     assertVngSafe('temporary dir', sockDir);
     const bins = await buildGuestBinaries({ signal: o.signal });
-    const ko = o.selfTest ? await testLockupFor(kernel.bzImage) : null;
-    const script = vngGuestScript({
-      workload: bins.workload,
-      modload: bins.modload,
-      artifactFile,
-      durationSec: o.durationSec,
-      threads: o.threads ?? null,
-      workloadSpec: o.workload ?? null,
-      selfTest: o.selfTest ?? null,
-      testLockupKo: ko,
-      traceEvents: o.traceEvents ?? null,
-      traceBufferKb: o.traceBufferKb ?? null,
-    });
-    await writeFile(scriptPath, script, { mode: 0o755 });
+    cmd.workload = bins.workload;
+    cmd.modload = bins.modload;
+    cmd.modulesDir = await modulesFor(kernel.bzImage);
+    await copyFile(join(guestDir(), 'init'), cmd.init);
+    await chmod(cmd.init, 0o755);
     await mkdir(sockDir, { recursive: true });
     kimg = join(sockDir, 'bzImage');
     await copyFile(kernel.bzImage, kimg);
@@ -304,7 +217,7 @@ export async function planVng(
     cpus: o.cpus,
     memoryMb: o.memoryMb,
     append,
-    exec: `sh ${scriptPath}`,
+    exec: vngGuestCommand(cmd),
     rwdirs: [runDir],
     qmpSocket: join(sockDir, 'qmp.sock'),
     vsockCid,
@@ -314,11 +227,11 @@ export async function planVng(
   return { argv, append, accel, vsockCid };
 }
 
-/** test_lockup.ko of a krepro build: <O>/modinst next to <O>/arch/x86/boot/bzImage. */
-async function testLockupFor(bzImage: string): Promise<string | null> {
-  const odir = resolve(bzImage, '..', '..', '..', '..');
-  const hit = await findTestLockup(join(odir, 'modinst')).catch(() => null);
-  return hit?.path ?? null;
+/** The installed modules of a krepro build (<O>/modinst next to <O>/arch/x86/boot/bzImage), when it has test_lockup.ko. */
+async function modulesFor(bzImage: string): Promise<string | null> {
+  const modinst = join(resolve(bzImage, '..', '..', '..', '..'), 'modinst');
+  const hit = await findTestLockup(modinst).catch(() => null);
+  return hit ? modinst : null;
 }
 
 /**
@@ -333,7 +246,7 @@ export async function vngFact(env: NodeJS.ProcessEnv = process.env): Promise<{ o
     return {
       ok: false,
       value: env.KREPRO_VNG ? `KREPRO_VNG=${env.KREPRO_VNG} is not an executable file` : 'vng not found on PATH',
-      hint: 'optional, for --backend vng: install virtme-ng (pip install virtme-ng, or a checkout) and put vng on PATH or set KREPRO_VNG=/path/to/vng',
+      hint: 'optional, for --backend vng: scripts/setup installs Debian\'s virtme-ng (node bin/run-ts.mjs scripts/install-newer-deb.ts virtme-ng), or set KREPRO_VNG=/path/to/vng',
     };
   }
   let version: string | null = null;

@@ -35,7 +35,13 @@ const OWNERS: Record<string, string[]> = {
   'apt-get': ['src/source/apt.ts'],
   'apt-cache': ['src/source/apt.ts'],
   'dpkg-deb': ['src/source/apt.ts'],
+  'dpkg-query': ['src/source/apt.ts'],
+  'lava-run': ['src/lava/run.ts'],
   du: ['src/build/cache.ts'],
+  sinfo: ['src/loop/slurm-exec.ts'],
+  sbatch: ['src/loop/slurm-exec.ts'],
+  scontrol: ['src/loop/slurm-exec.ts'],
+  scancel: ['src/loop/slurm-exec.ts'],
   ccache: ['src/build/make.ts'],
 };
 

@@ -3,7 +3,9 @@ import { mkdtemp, writeFile, chmod, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { vngArgv, vngQemuOpts, checkVngSpec, vngGuestScript, planVng, findVng, vngFact, type VngSpec } from '../../src/vm/vng.ts';
+import { vngArgv, vngQemuOpts, checkVngSpec, vngGuestCommand, planVng, findVng, vngFact, type VngSpec } from '../../src/vm/vng.ts';
+import { guestDir } from '../../src/util/paths.ts';
+import { SELF_TESTS } from '../../src/image/cmdline.ts';
 import { vngLauncher } from '../../src/vm/vng-process.ts';
 import { resolveRunOptions } from '../../src/run/run.ts';
 import { splitArtifacts } from '../../src/run/artifacts-channel.ts';
@@ -16,7 +18,7 @@ const spec: VngSpec = {
   cpus: 4,
   memoryMb: 1024,
   append: 'console=ttyS0,115200 panic=-1 watchdog_thresh=10',
-  exec: 'sh /r/run-1/vng-guest.sh',
+  exec: 'sh /r/run-1/guest-init --backend vng',
   rwdirs: ['/r/run-1'],
   qmpSocket: '/tmp/krepro-x/qmp.sock',
   vsockCid: null,
@@ -39,7 +41,7 @@ describe('vng argv', () => {
     const a = vngArgv(spec);
     for (const f of ['--force-9p', '--skip-modules', '--verbose', '--disable-microvm']) expect(a).toContain(f);
     expect(after(a, '--rwdir')).toBe('/r/run-1');
-    expect(after(a, '--exec')).toBe('sh /r/run-1/vng-guest.sh');
+    expect(after(a, '--exec')).toBe('sh /r/run-1/guest-init --backend vng');
   });
   it('the kernel command line is one --append value', () => {
     const a = vngArgv({ ...spec, append: 'a b "c d"' });
@@ -66,51 +68,69 @@ describe('vng argv', () => {
   });
 });
 
-describe('vng guest script', () => {
-  const base = { workload: '/c/guest-bin/k/workload', modload: '/c/guest-bin/k/modload', artifactFile: '/r/run-1/artifacts.raw', durationSec: 30 };
-  it('prints the init marker first, runs the workload by host path, exits with its status', () => {
-    const s = vngGuestScript({ ...base, threads: 8 });
-    const lines = s.split('\n');
-    expect(lines[2]).toBe(`echo "${INIT_MARKER}"`);
-    expect(s).toContain("timeout -s KILL 90 '/c/guest-bin/k/workload' --duration 30 --port 1024 --summary \"$SUM\" --threads 8");
-    expect(s).toContain("A='/r/run-1/artifacts.raw'");
-    expect(s).toMatch(/exit \$STATUS\n$/);
-    expect(s).not.toContain('set_event');
-    expect(s).not.toContain('modload');
+describe('vng guest command: guest/init itself', () => {
+  const cmd = { init: '/r/run-1/guest-init', workload: '/c/guest-bin/k/workload', modload: '/c/guest-bin/k/modload', artifactFile: '/r/run-1/artifacts.raw', modulesDir: '/b/modinst' };
+  it('runs the copy of guest/init with --backend vng and the host paths', () => {
+    expect(vngGuestCommand(cmd)).toBe('sh /r/run-1/guest-init --backend vng --artifacts /r/run-1/artifacts.raw --workload-bin /c/guest-bin/k/workload --modload-bin /c/guest-bin/k/modload --modules /b/modinst');
+    expect(vngGuestCommand({ ...cmd, modulesDir: null })).toMatch(/--modules none$/);
+    expect(vngGuestCommand({ ...cmd, init: "/r/it's/guest-init" })).toContain(`'/r/it'\\''s/guest-init'`);
   });
-  it('self-test loads test_lockup by path with the same parameters as guest/init', () => {
-    const s = vngGuestScript({ ...base, selfTest: 'rcu-stall', testLockupKo: '/b/modinst/lib/modules/6.12/kernel/lib/test_lockup.ko' });
-    expect(s).toContain("'/c/guest-bin/k/modload' '/b/modinst/lib/modules/6.12/kernel/lib/test_lockup.ko' 'time_secs=15 lock_rcu=1'");
-    expect(s).not.toContain('/c/guest-bin/k/workload');
-    const none = vngGuestScript({ ...base, selfTest: 'soft-lockup', testLockupKo: null });
-    expect(none).toContain('test_lockup.ko not found');
-    expect(() => vngGuestScript({ ...base, selfTest: 'bogus' as never })).toThrow(/unknown self-test/);
-  });
-  it('tracing: each event quoted, so mmcid:* is never globbed', () => {
-    const s = vngGuestScript({ ...base, traceEvents: ['mmcid:*', 'sched:sched_switch'], traceBufferKb: 4096 });
-    expect(s).toContain("for ev in 'mmcid:*' 'sched:sched_switch'; do");
-    expect(s).toContain('echo 4096 >$T/buffer_size_kb');
-    expect(s).toContain('krepro-artifact-begin trace.txt');
-  });
-  it('runs under a real sh and writes framed artifacts our channel parser reads', async () => {
-    // The script's own logic, on the host, with a stand-in workload: a
-    // shell script that prints a heartbeat and writes the summary file.
-    const d = await mkdtemp(join(tmpdir(), 'krepro-vngscript-'));
+
+  // guest/init in vng mode, on the host under a real sh, with stand-ins for
+  // the static binaries that record what they were given.
+  const setup = async (cmdline: string) => {
+    const d = await mkdtemp(join(tmpdir(), 'krepro-vnginit-'));
     const fake = join(d, 'workload');
-    await writeFile(fake, '#!/bin/sh\nwhile [ $# -gt 0 ]; do case "$1" in --summary) S=$2; shift;; esac; shift; done\necho "krepro-hb t=1 spawns=3 forks=2 vforks=1 threads=4 accepts=5 connects=5"\necho "krepro-done rc=0 t=1.0 spawns=3" >"$S"\necho "krepro-done rc=0 t=1.0 spawns=3"\nexit 0\n');
+    await writeFile(fake, '#!/bin/sh\necho "args: $*" >' + join(d, 'workload.args') + '\nwhile [ $# -gt 0 ]; do case "$1" in --summary) S=$2; shift;; esac; shift; done\necho "krepro-hb t=1 spawns=3 forks=2 vforks=1 threads=4 accepts=5 connects=5"\necho "krepro-done rc=0 t=1.0 spawns=3" >"$S"\necho "krepro-done rc=0 t=1.0 spawns=3"\nexit 0\n');
+    const modload = join(d, 'modload');
+    await writeFile(modload, '#!/bin/sh\necho "$1|$2" >' + join(d, 'modload.args') + '\nexit 0\n');
     await chmod(fake, 0o755);
+    await chmod(modload, 0o755);
+    await mkdir(join(d, 'modinst', 'lib', 'modules', '6.12.0', 'kernel', 'lib'), { recursive: true });
+    await writeFile(join(d, 'modinst', 'lib', 'modules', '6.12.0', 'kernel', 'lib', 'test_lockup.ko'), '');
+    await writeFile(join(d, 'cmdline'), cmdline + '\n');
     const art = join(d, 'artifacts.raw');
-    const script = join(d, 'g.sh');
-    await writeFile(script, vngGuestScript({ ...base, workload: fake, artifactFile: art, durationSec: 1 }));
-    const r = await execa('sh', [script], { reject: false });
-    expect(r.exitCode).toBe(0);
-    const out = String(r.stdout).split('\n');
+    const c = vngGuestCommand({ init: join(guestDir(), 'init'), workload: fake, modload, artifactFile: art, modulesDir: join(d, 'modinst') });
+    const r = await execa('sh', ['-c', `${c} --cmdline ${join(d, 'cmdline')}`], { reject: false });
+    return { d, r, art, out: String(r.stdout).split('\n') };
+  };
+
+  it('prints the init marker first, runs the workload with the krepro.* items, writes framed artifacts, exits with its status', async () => {
+    const { d, r, art, out } = await setup('console=ttyS0 krepro.duration=7 krepro.threads=8 krepro.workload=mode=cells,cell-threads=6');
+    expect(r.exitCode, r.stderr).toBe(0);
     expect(out[0]).toBe(INIT_MARKER);
+    expect(out.find((l) => l.includes('backend=vng'))).toBeTruthy();
     expect(parseCounters(out.find((l) => l.startsWith('krepro-hb'))!)).toMatchObject({ spawns: 3, accepts: 5 });
+    expect(await readFile(join(d, 'workload.args'), 'utf8')).toMatch(/^args: --duration 7 --port 1024 --summary \S+ --threads 8 --mode cells --cell-threads 6\n$/);
     const files = splitArtifacts(await readFile(art, 'utf8'));
     expect(files['workload.txt']).toContain('krepro-done rc=0');
     expect(files['guest.txt']).toContain('status=0');
     expect(files['guest.txt']).toContain('backend=vng');
+    expect(out.at(-1)).toBe('krepro-init: exit 0');
+  });
+
+  it('every self-test kind loads test_lockup.ko from the build\'s modules with guest/init\'s parameters', async () => {
+    const want: Record<string, string> = {
+      'soft-lockup': 'time_secs=25 disable_preempt=1',
+      'rcu-stall': 'time_secs=15 lock_rcu=1',
+      'hung-task': 'time_secs=30 state=D',
+      'silent-hang': 'time_secs=600 all_cpus=1 disable_irq=1',
+    };
+    for (const kind of SELF_TESTS) {
+      const { d, r, art } = await setup(`krepro.selftest=${kind}`);
+      expect(r.exitCode, `${kind}: ${r.stdout}`).toBe(0);
+      expect(await readFile(join(d, 'modload.args'), 'utf8')).toBe(`${join(d, 'modinst', 'lib', 'modules', '6.12.0', 'kernel', 'lib', 'test_lockup.ko')}|${want[kind]}\n`);
+      expect(splitArtifacts(await readFile(art, 'utf8'))['guest.txt']).toContain(`selftest=${kind}`);
+    }
+  });
+
+  it('a self-test without test_lockup.ko says so and exits 125', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'krepro-vnginit-'));
+    await writeFile(join(d, 'cmdline'), 'krepro.selftest=soft-lockup\n');
+    const c = vngGuestCommand({ init: join(guestDir(), 'init'), workload: '/bin/false', modload: '/bin/false', artifactFile: join(d, 'a'), modulesDir: null });
+    const r = await execa('sh', ['-c', `${c} --cmdline ${join(d, 'cmdline')}`], { reject: false });
+    expect(r.exitCode).toBe(125);
+    expect(r.stdout).toContain('test_lockup.ko not found in none');
   });
 });
 
@@ -124,7 +144,9 @@ describe('planVng', () => {
     expect(after(plan.argv, '--run')).toBe('/k/bzImage');
     expect(plan.append).toContain('highres=off');
     expect(plan.append).toMatch(/ foo=1$/);
-    expect(plan.append).not.toContain('krepro.');
+    // the run parameters travel as for the QEMU backend: krepro.* items that guest/init reads
+    expect(plan.append).toContain('krepro.duration=60');
+    expect(after(plan.argv, '--exec')).toMatch(/^sh '?\S+\/guest-init'? --backend vng /);
     expect(after(plan.argv, '--append')).toBe(plan.append);
     expect(plan.accel).toBe('tcg');
     expect(plan.vsockCid).toBeNull();
