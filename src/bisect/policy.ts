@@ -218,31 +218,7 @@ export function decideGoodEndpoint(
   return { decision: 'continue', confidence: conf };
 }
 
-/**
- * Default signature from the bad endpoint: every title seen there that is of
- * the same kind (report type) as the most frequent one. One stall shows
- * several faces from run to run (the injected CID leak: a soft lockup in
- * smp_call_function, an RCU stall, a silent hang in __mm_cid_try_get, all
- * HANG), and taking only the most frequent title made the others count as
- * unrelated and left commits undecided for many runs. Taking every title
- * also took in the background (a WARNING seen once while waiting for a rare
- * stall), which then marked clean commits bad: in the simulator at p=0.1 with
- * 2% unrelated crashes, accuracy fell from 92% to 83%. A title the good
- * endpoint shows too is dropped later (runBisection); anything finer is the
- * user's call: --signature REGEX or --title.
- */
-export function defaultSignature(bad: { title: string; type: string | null }[]): string[] {
-  const count = new Map<string, number>();
-  const typeOf = new Map<string, string | null>();
-  for (const r of bad) {
-    count.set(r.title, (count.get(r.title) ?? 0) + 1);
-    typeOf.set(r.title, r.type);
-  }
-  const top = Math.max(0, ...count.values());
-  if (top === 0) return [];
-  const kinds = new Set([...count].filter(([, n]) => n === top).map(([t]) => typeOf.get(t) ?? null));
-  return [...count.keys()].filter((t) => kinds.has(typeOf.get(t) ?? null)).sort();
-}
+// The signature learnt from the bad endpoint is in signature.ts.
 
 /**
  * Which clean-decided commit to run again when the answer is not yet sure

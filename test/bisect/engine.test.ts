@@ -121,7 +121,7 @@ describe('bisect engine over a real git repo with a fake environment', () => {
       { ...base(), good: commits[12], bad: commits[0], fixed: true, id: 'fix' },
       () => fakeEnv({ culprit: 5, p: 0.6, seed: 9, fixed: true }),
     );
-    expect(r.state.signature).toEqual({ source: 'bad-endpoint', titles: [TITLE] });
+    expect(r.state.signature).toEqual({ source: 'bad-endpoint', titles: [TITLE], kinds: ['stall'], exclude: [] });
     expect(r.culprit?.hash).toBe(commits[5]);
     expect(r.text).toContain('first fixed commit');
     const replay = await git(repo, ['bisect', 'replay', r.logFile], { reject: false });
@@ -136,7 +136,7 @@ describe('bisect engine over a real git repo with a fake environment', () => {
       { ...base(), id: 'noise', log: (l: string) => lines.push(l) },
       () => fakeEnv({ culprit: 6, p: 0.7, q: 0.8, qType: 'stall', seed: 11 }),
     );
-    expect(r.state.signature).toEqual({ source: 'bad-endpoint', titles: [TITLE] });
+    expect(r.state.signature).toEqual({ source: 'bad-endpoint', titles: [TITLE], kinds: ['stall'], exclude: ['INFO: task hung in some_driver_probe'] });
     expect(lines.some((l) => /task hung in some_driver_probe.* dropped from the signature/.test(l))).toBe(true);
     expect(r.culprit?.hash).toBe(commits[6]);
     await git(repo, ['bisect', 'reset'], { reject: false });
