@@ -31,6 +31,9 @@ export class Bisection {
   readonly log: (line: string) => void;
   private cacheKey = '';
   private cacheClasses: ClassInfo[] = [];
+  /** Bumped on every save (every run, every decision): memoized posteriors older than it are stale. */
+  private version = 0;
+  private memo = new Map<string, Posterior>();
 
   constructor(readonly ctx: DriverContext, readonly pool: RunPool) {
     this.s = ctx.state;
@@ -42,7 +45,14 @@ export class Bisection {
   }
 
   save(): Promise<void> {
+    this.touch();
     return this.ctx.save(this.s);
+  }
+
+  /** The runs or the signature changed. */
+  touch(): void {
+    this.version++;
+    this.memo.clear();
   }
 
   record(commit: string, role: Role): CommitRecord {
@@ -74,6 +84,9 @@ export class Bisection {
    */
   async posterior(extra?: string, hypo?: { commit: string; clean: number }): Promise<Posterior> {
     const s = this.s;
+    const mkey = `${this.version}|${extra ?? ''}|${hypo ? `${hypo.commit}:${hypo.clean}` : ''}`;
+    const hit = this.memo.get(mkey);
+    if (hit) return hit;
     const tested = s.order.filter((c) => s.commits[c].runs.length > 0 || c === extra);
     const key = tested.join(',');
     if (key !== this.cacheKey) {
@@ -86,7 +99,7 @@ export class Bisection {
       return hypo && hypo.commit === c ? { ...k, clean: k.clean + hypo.clean } : k;
     });
     const post = classPosterior(classes, counts, s.ratePrior);
-    return {
+    const res: Posterior = {
       tested,
       counts,
       classes,
@@ -96,6 +109,8 @@ export class Bisection {
         return i < 0 ? NaN : probBuggy(classes, post, i);
       },
     };
+    this.memo.set(mkey, res);
+    return res;
   }
 
   /** Smallest n in 1..limit for which `ok(n)` holds (ok is monotone in n); limit when none. */

@@ -55,47 +55,56 @@ export function runMatches(r: RunEntry, sig: Signature | null, evidence: readonl
 }
 
 /**
- * On the bad endpoint before a signature is fixed: the crashes of the most
- * frequent report type (evidence-only runs count with it when evidence is
- * on) must reach the endpoint's crash count, so a one-off of another kind
- * never ends the endpoint early.
+ * The bug's report type(s) on the bad endpoint: the type of its most
+ * frequent title. Chosen by title, not by type: background crashes are
+ * many different titles (counted together, ten WARNINGs at 0.2% each
+ * outnumbered a 10% stall on the bad endpoint and became "the bug"), a
+ * stall's faces are a few. Ties give several types.
+ */
+export function bugKinds(runs: RunEntry[], evidence: readonly string[] = []): string[] {
+  const count = new Map<string, number>();
+  const typeOf = new Map<string, string>();
+  for (const r of runs) {
+    if (r.late || r.kind !== 'crash' || !r.title || r.type === EVIDENCE_TYPE || evidence.includes(r.title)) continue;
+    count.set(r.title, (count.get(r.title) ?? 0) + 1);
+    typeOf.set(r.title, r.type ?? '');
+  }
+  const top = Math.max(0, ...count.values());
+  if (top === 0) return [];
+  return [...new Set([...count].filter(([, n]) => n === top).map(([t]) => typeOf.get(t)!))].sort();
+}
+
+/**
+ * On the bad endpoint before a signature is fixed: crashes of the bug's
+ * report type (bugKinds; evidence-only runs count with them when evidence
+ * is on) must reach the endpoint's crash count, and the most frequent
+ * titles must agree on one type, so a one-off of another kind never ends
+ * the endpoint early or becomes part of the signature.
  */
 export function provisionalCounts(runs: RunEntry[], sig: Signature | null, o: CountOptions = {}): Required<Counts> {
   if (sig) return countRuns(runs, sig, o);
   const ev = o.evidence ?? [];
-  const byType = new Map<string, number>();
+  const kinds = bugKinds(runs, ev);
   let crashes = 0;
-  let evidenceOnly = 0;
+  let matching = 0;
   for (const r of runs) {
     if (r.late || r.kind !== 'crash') continue;
     crashes++;
-    if (r.type === EVIDENCE_TYPE || (r.title && ev.includes(r.title))) {
-      evidenceOnly++;
-      continue;
-    }
-    const k = r.type ?? '';
-    byType.set(k, (byType.get(k) ?? 0) + 1);
+    const evOnly = r.type === EVIDENCE_TYPE || (!!r.title && ev.includes(r.title));
+    if (evOnly ? ev.length > 0 : kinds.length === 1 && kinds.includes(r.type ?? '')) matching++;
   }
-  const top = Math.max(0, ...byType.values()) + (ev.length ? evidenceOnly : 0);
   const { clean, unusable } = countRuns(runs.filter((r) => r.kind !== 'crash'), null, o);
-  return { matching: top, clean, unrelated: crashes - top, unusable };
+  return { matching, clean, unrelated: crashes - matching, unusable };
 }
 
 /**
- * The learnt signature: the report type(s) of the bad endpoint's most
- * frequent kind of crash, with the titles seen there. Evidence titles are
+ * The learnt signature: the bug's report type(s) (bugKinds) with the
+ * titles of those types seen on the bad endpoint. Evidence titles are
  * matched on their own (state.evidence) and stay out of the kinds.
  */
-export function learnSignature(bad: { title: string; type: string | null }[]): Extract<Signature, { source: 'bad-endpoint' }> {
-  const count = new Map<string, number>();
-  for (const r of bad) {
-    if (r.type === EVIDENCE_TYPE) continue;
-    const k = r.type ?? '';
-    count.set(k, (count.get(k) ?? 0) + 1);
-  }
-  const top = Math.max(0, ...count.values());
-  const kinds = [...count].filter(([, n]) => n === top && top > 0).map(([k]) => k).sort();
-  const titles = [...new Set(bad.filter((r) => kinds.includes(r.type ?? '')).map((r) => r.title))].sort();
+export function learnSignature(runs: RunEntry[], evidence: readonly string[] = []): Extract<Signature, { source: 'bad-endpoint' }> {
+  const kinds = bugKinds(runs, evidence);
+  const titles = [...new Set(runs.filter((r) => !r.late && r.kind === 'crash' && r.title && kinds.includes(r.type ?? '') && r.type !== EVIDENCE_TYPE).map((r) => r.title!))].sort();
   return { source: 'bad-endpoint', titles, kinds: kinds.filter((k) => k !== ''), exclude: [] };
 }
 

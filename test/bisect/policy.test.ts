@@ -85,7 +85,7 @@ describe('bisect policy: pure functions of counts', () => {
   });
 
   it('learnt signature: every face of the bad endpoint\'s most frequent report type, seen or not', () => {
-    const runs = (...xs: [string, string, number][]) => xs.flatMap(([title, type, n]) => Array.from({ length: n }, () => ({ title, type })));
+    const runs = (...xs: [string, string, number][]) => xs.flatMap(([title, type, n]) => Array.from({ length: n }, () => ({ kind: 'crash' as const, title, type, unrelated: [] })));
     const sig = learnSignature(runs(['BUG: soft lockup in smp_call_function', 'HANG', 2], ['INFO: rcu detected stall in corrupted', 'HANG', 1],
       ['WARNING in some_driver_probe', 'WARNING', 1]));
     expect(sig).toEqual({ source: 'bad-endpoint', titles: ['BUG: soft lockup in smp_call_function', 'INFO: rcu detected stall in corrupted'], kinds: ['HANG'], exclude: [] });
@@ -97,6 +97,8 @@ describe('bisect policy: pure functions of counts', () => {
     // evidence titles match whatever the signature
     expect(matchesSignature(sig, 'mmcid evidence: fixup-missed-task', 'EVIDENCE', ['mmcid evidence: fixup-missed-task'])).toBe(true);
     expect(learnSignature(runs(['B', 'HANG', 2], ['A', 'WARNING', 2], ['C', 'BUG', 1])).kinds).toEqual(['HANG', 'WARNING']);
+    // the kind of the most frequent title, not the most frequent kind: background is many titles
+    expect(learnSignature(runs(['B', 'HANG', 2], ['W1', 'WARNING', 1], ['W2', 'WARNING', 1], ['W3', 'WARNING', 1])).kinds).toEqual(['HANG']);
     expect(learnSignature(runs(['mmcid evidence: fixup-missed-task', 'EVIDENCE', 5], ['B', 'HANG', 1])).kinds).toEqual(['HANG']);
     expect(learnSignature([]).titles).toEqual([]);
   });
