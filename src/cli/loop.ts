@@ -4,7 +4,8 @@ import { progressPrinter } from './common.ts';
 import { runOptions, toRunOptions } from './run-options.ts';
 import { usageError } from '../util/errors.ts';
 import { resultsRoot } from '../util/paths.ts';
-import { runLoop, type LoopProgress } from '../loop/loop.ts';
+import { runLoop, defaultJobs, type LoopProgress } from '../loop/loop.ts';
+import { availableParallelism } from 'node:os';
 import { resolveShard } from '../loop/shard.ts';
 import { parseDuration, formatDuration } from '../loop/duration.ts';
 import { finishLoop } from '../loop/finish.ts';
@@ -16,6 +17,7 @@ interface Args {
   tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; revert?: string[]; jobs?: number;
   kernel?: string; append?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
   signature?: string; title?: string; 'self-test'?: SelfTest; results?: string; dir?: string;
+  'make-jobs'?: number;
   count?: number; until?: string; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
 }
 
@@ -40,13 +42,17 @@ const cmd: CommandModule = {
       .option('dir', { type: 'string', describe: 'exact loop dir (default <results>/loop-<time>-<id>)' })
       .option('history', { type: 'boolean', default: true, describe: 'record the loop in <results>/history.jsonl (--no-history to skip)' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+      .option('jobs', { type: 'number', describe: 'VMs at once, each with its own run dir, QMP socket and vsock CID (default: 1 on hosts with fewer than 4 cores, else cores / --cpus)' })
+      .option('make-jobs', { type: 'number', describe: 'make -j for the build (default: number of cores)' })
       .conflicts('count', 'until'),
   handler: async (argv) => {
     const a = argv as unknown as Args;
     if (a.count === undefined && a.until === undefined) throw usageError('say how long to loop: --count N or --until DURATION (e.g. --until 8h)');
     if (a.kernel && (a.patch?.length || a.revert?.length || a.config?.length)) throw usageError('--patch, --revert and --config need a build; drop them or drop --kernel');
     const results = resolve(a.results ?? resultsRoot());
-    const { build: b, ...rest } = toRunOptions(a as unknown as Parameters<typeof toRunOptions>[0]);
+    const jobs = a.jobs ?? defaultJobs(availableParallelism(), a.cpus ?? 4);
+    if (!Number.isInteger(jobs) || jobs < 1) throw usageError(`--jobs ${a.jobs}: give a positive integer (VMs at once)`);
+    const { build: b, ...rest } = toRunOptions({ ...a, jobs: a['make-jobs'] } as unknown as Parameters<typeof toRunOptions>[0]);
     const run: Partial<RunOptions> = { ...rest, resultsDir: results };
     if (a.kernel) run.kernel = resolve(a.kernel);
     const ac = new AbortController();
@@ -63,6 +69,7 @@ const cmd: CommandModule = {
         count: a.count ?? null,
         untilSec: a.until !== undefined ? parseDuration(a.until) : null,
         stopOnFirst: a['stop-on-first'],
+        jobs,
         shard: resolveShard(a.shard),
         dir: a.dir,
         resultsDir: results,
