@@ -14,7 +14,7 @@ import {
   type CandidateClass,
 } from '../../src/bisect/policy.ts';
 import { LinearHistory } from '../../src/bisect/linear.ts';
-import { learnSignature, matchesSignature } from '../../src/bisect/signature.ts';
+import { learnSignature, matchesSignature, countRuns } from '../../src/bisect/signature.ts';
 
 describe('bisect policy: pure functions of counts', () => {
   it('lnGamma matches factorials', () => {
@@ -101,6 +101,20 @@ describe('bisect policy: pure functions of counts', () => {
     expect(learnSignature(runs(['B', 'HANG', 2], ['W1', 'WARNING', 1], ['W2', 'WARNING', 1], ['W3', 'WARNING', 1])).kinds).toEqual(['HANG']);
     expect(learnSignature(runs(['mmcid evidence: fixup-missed-task', 'EVIDENCE', 5], ['B', 'HANG', 1])).kinds).toEqual(['HANG']);
     expect(learnSignature([]).titles).toEqual([]);
+  });
+
+  it('with evidence on, a clean run without a judged trace is not a clean run; evidence alone is a matching one; late runs do not count', () => {
+    const EV = 'mmcid evidence: fixup-missed-task';
+    const sig = { source: 'regex' as const, regex: 'silent hang' };
+    const runs = [
+      { kind: 'clean' as const, title: null, type: null, unrelated: [], traced: true },
+      { kind: 'clean' as const, title: null, type: null, unrelated: [], traced: false },
+      { kind: 'crash' as const, title: EV, type: 'EVIDENCE', unrelated: [] },
+      { kind: 'crash' as const, title: 'INFO: silent hang in mm_get_cid', type: 'HANG', unrelated: [], late: true },
+    ];
+    expect(countRuns(runs, sig, { evidence: [EV] })).toEqual({ matching: 1, clean: 1, unrelated: 0, unusable: 1 });
+    // without evidence the trace does not matter and the evidence title is just another crash
+    expect(countRuns(runs, sig)).toEqual({ matching: 0, clean: 2, unrelated: 1, unusable: 0 });
   });
 
   it("syzkaller's published decision rule", () => {
