@@ -1,18 +1,24 @@
 import { simulate } from '../../src/bisect/simulate.ts';
 
-/** Simulated bisection (500 commits, q=0.02, 200 trials): accuracy and cost per rate, ours and syzkaller's. */
+/**
+ * Simulated bisection, the whole default sweep (p x q x faces, 500 trials a
+ * cell, as `krepro bisect --simulate --json`): how long it takes, and per
+ * cell the accuracy, stated confidence and machine/wall hours of both
+ * policies, with the machine-time ratio.
+ */
 export async function bench(): Promise<Record<string, number | string>> {
-  const t0 = Date.now();
-  const res = await simulate({ trials: 200, seed: 1 });
+  const res = await simulate({ seed: 1 });
   const out: Record<string, number | string> = {};
   for (const r of res.rows) {
-    const k = `p${r.rate}`;
+    const k = `p${r.rate}.q${r.unrelatedRate}.${r.faces.length === 1 ? 'single' : r.faces.join('-')}`;
     out[`bisect.${k}.krepro.accuracy`] = r.krepro.accuracy;
-    out[`bisect.${k}.krepro.costHours`] = +(r.krepro.meanCost / 3600).toFixed(2);
-    out[`bisect.${k}.krepro.runs`] = +r.krepro.meanRuns.toFixed(1);
+    out[`bisect.${k}.krepro.stated`] = +r.krepro.statedConfidence.toFixed(4);
+    out[`bisect.${k}.krepro.machineHours`] = +(r.krepro.meanCost / 3600).toFixed(2);
     out[`bisect.${k}.syzkaller.accuracy`] = r.syzkaller.accuracy;
-    out[`bisect.${k}.syzkaller.costHours`] = +(r.syzkaller.meanCost / 3600).toFixed(2);
+    out[`bisect.${k}.syzkaller.machineHours`] = +(r.syzkaller.meanCost / 3600).toFixed(2);
+    out[`bisect.${k}.machineRatio`] = +(r.krepro.meanCost / r.syzkaller.meanCost).toFixed(3);
   }
-  out['bisect.simulateMs'] = Date.now() - t0;
+  out['bisect.sweepCells'] = res.rows.length;
+  out['bisect.sweepSeconds'] = +res.seconds.toFixed(1);
   return out;
 }

@@ -4,7 +4,7 @@ import { git, revParse, isAncestor, commitInfo } from '../source/git.ts';
 import { cacheRoot, resultsRoot } from '../util/paths.ts';
 import { writeJsonAtomic, writeFileAtomic, exists } from '../util/fs.ts';
 import { usageError } from '../util/errors.ts';
-import { runBisection, newState, countRuns, describeSignature, short } from './driver.ts';
+import { runBisection, newState, countRuns, describeSignature, short, DEFAULT_CONFIDENCE } from './driver.ts';
 import { GitSession, GitTopology } from './git-history.ts';
 import { fmtP } from './policy.ts';
 import type { BisectEnv, BisectState, Signature } from './types.ts';
@@ -30,6 +30,10 @@ export interface BisectOptions {
   cacheDir?: string;
   /** Kept in bisect.json (run options for the real env), returned on resume. */
   envConfig?: Record<string, unknown>;
+  /** Trace-evidence titles that count as the bug (clean runs then need a judged trace). */
+  evidence?: string[];
+  /** Runs at once (VMs on this host). */
+  jobs?: number;
   log?: (line: string) => void;
 }
 
@@ -93,9 +97,10 @@ export async function startBisect(opts: BisectOptions, envFactory: EnvFactory): 
       throw usageError(`--signature is not a valid regular expression: ${(e as Error).message}`);
     }
   }
-  const conf = opts.confidence ?? 0.95;
+  const conf = opts.confidence ?? DEFAULT_CONFIDENCE;
   if (!(conf > 0 && conf < 1)) throw usageError('--confidence must be between 0 and 1, e.g. 0.95');
   if (opts.maxRuns !== undefined && !(opts.maxRuns >= 1)) throw usageError('--max-runs must be at least 1');
+  if (opts.jobs !== undefined && !(Number.isInteger(opts.jobs) && opts.jobs >= 1)) throw usageError(`--jobs ${opts.jobs}: give a positive integer (VMs at once)`);
   const { good, bad } = await validateRange(tree, opts.good, opts.bad, fixed);
   const id = opts.id ?? makeId(bad);
   const dir = join(resolve(opts.resultsDir ?? resultsRoot()), `bisect-${id}`);
@@ -115,6 +120,8 @@ export async function startBisect(opts: BisectOptions, envFactory: EnvFactory): 
     confidence: conf,
     maxRuns: opts.maxRuns,
     stepEpsilon: opts.stepEpsilon,
+    evidence: opts.evidence,
+    jobs: opts.jobs,
     meta: { tree, worktree, goodRev: opts.good, badRev: opts.bad, env: opts.envConfig ?? {} },
   });
   await mkdir(dir, { recursive: true });
@@ -122,7 +129,7 @@ export async function startBisect(opts: BisectOptions, envFactory: EnvFactory): 
   return drive(dir, state, envFactory, opts.log);
 }
 
-export async function resumeBisect(dir: string, envFactory: EnvFactory, log?: (l: string) => void): Promise<BisectReport> {
+export async function resumeBisect(dir: string, envFactory: EnvFactory, log?: (l: string) => void, o: { jobs?: number } = {}): Promise<BisectReport> {
   dir = resolve(dir);
   let state: BisectState;
   try {
@@ -131,6 +138,10 @@ export async function resumeBisect(dir: string, envFactory: EnvFactory, log?: (l
     throw usageError(`no bisection to resume in ${dir}: pass the bisect-<id> dir that holds bisect.json`);
   }
   if (state.schema !== 'krepro.bisect/1') throw usageError(`${dir}/bisect.json is not a krepro bisection state`);
+  if (o.jobs !== undefined) {
+    if (!(Number.isInteger(o.jobs) && o.jobs >= 1)) throw usageError(`--jobs ${o.jobs}: give a positive integer (VMs at once)`);
+    state.jobs = o.jobs;
+  }
   return drive(dir, state, envFactory, log);
 }
 
@@ -181,7 +192,7 @@ async function drive(dir: string, state: BisectState, envFactory: EnvFactory, lo
 export function stepTable(state: BisectState): StepRow[] {
   return state.order.map((c) => {
     const rec = state.commits[c];
-    const k = countRuns(rec.runs, state.signature);
+    const k = countRuns(rec.runs, state.signature, { evidence: state.evidence });
     return {
       commit: c,
       role: rec.role,

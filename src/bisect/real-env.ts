@@ -40,30 +40,43 @@ export function realEnv(o: {
   progress?: (p: BuildProgress) => void;
   log?: (line: string) => void;
 }): BisectEnv {
-  const builds = new Map<string, BuildResult>();
+  // One build per commit, shared by the runs of it that start together (--jobs).
+  const builds = new Map<string, Promise<BuildResult>>();
+  const buildOnce = (commit: string): Promise<BuildResult> => {
+    let p = builds.get(commit);
+    if (!p) {
+      p = buildKernel({ ...o.config.build, tree: o.tree, commit, progress: o.progress, signal: o.signal }).then((b) => {
+        o.log?.(`built ${commit.slice(0, 12)} in ${b.seconds.toFixed(0)}s${b.cached ? ' (cached)' : ''}`);
+        return b;
+      });
+      p.catch(() => builds.delete(commit)); // a failed build is tried again next time
+      builds.set(commit, p);
+    }
+    return p;
+  };
   return {
-    async test(commit: string): Promise<StepRunOutcome> {
+    async test(commit: string, cancel?: AbortSignal): Promise<StepRunOutcome> {
       if (o.signal?.aborted) return { kind: 'interrupted', reason: 'signal' };
-      let build = builds.get(commit);
-      if (!build) {
-        try {
-          build = await buildKernel({ ...o.config.build, tree: o.tree, commit, progress: o.progress, signal: o.signal });
-        } catch (e) {
-          if (isKreproError(e)) {
-            if (e.kind === 'skip') return { kind: 'skip', reason: e.message };
-            if (e.kind === 'infra') return { kind: 'infra', reason: e.message };
-            throw e; // usage / env: nothing a retry fixes
-          }
-          if (o.signal?.aborted) return { kind: 'interrupted', reason: 'signal' };
-          return { kind: 'infra', reason: `build: ${(e as Error).message}` };
+      if (cancel?.aborted) return { kind: 'interrupted', reason: 'cancelled' };
+      let build: BuildResult;
+      try {
+        build = await buildOnce(commit);
+      } catch (e) {
+        if (isKreproError(e)) {
+          if (e.kind === 'skip') return { kind: 'skip', reason: e.message };
+          if (e.kind === 'infra') return { kind: 'infra', reason: e.message };
+          throw e; // usage / env: nothing a retry fixes
         }
-        builds.set(commit, build);
-        o.log?.(`built ${commit.slice(0, 12)} in ${build.seconds.toFixed(0)}s${build.cached ? ' (cached)' : ''}`);
+        if (o.signal?.aborted) return { kind: 'interrupted', reason: 'signal' };
+        return { kind: 'infra', reason: `build: ${(e as Error).message}` };
       }
+      if (cancel?.aborted) return { kind: 'interrupted', reason: 'cancelled' };
       const runDir = join(o.outDir, 'runs', `${commit.slice(0, 12)}-${newRunId()}`);
+      // The run stops on the user's signal or when the bisection no longer needs it.
+      const signal = cancel && o.signal ? AbortSignal.any([cancel, o.signal]) : (cancel ?? o.signal);
       let rec;
       try {
-        rec = await runKernel({ ...o.config.run, prebuilt: build, runDir, resultsDir: join(o.outDir, 'runs'), signature: null, title: null, signal: o.signal });
+        rec = await runKernel({ ...o.config.run, prebuilt: build, runDir, resultsDir: join(o.outDir, 'runs'), signature: null, title: null, signal });
       } catch (e) {
         if (isKreproError(e)) {
           if (e.kind === 'skip') return { kind: 'skip', reason: e.message };
@@ -74,6 +87,8 @@ export function realEnv(o: {
       }
       const kinds = o.config.run.evidence ?? [];
       const found = foundKinds(rec.evidence);
+      // With evidence on, a clean run says something only when its trace could be judged to the end.
+      const traced = kinds.length ? { traced: found !== null && !rec.evidence?.truncated } : {};
       switch (rec.verdict) {
         case 'reproduced':
           return withEvidence({ kind: 'run', crashed: true, title: rec.title, type: rec.type, unrelated: rec.unrelated, runDir }, found, kinds);
@@ -81,7 +96,7 @@ export function realEnv(o: {
           // With no signature every report reproduces; keep any stray ones as unrelated.
           return withEvidence(rec.unrelated.length > 0
             ? { kind: 'run', crashed: true, title: rec.unrelated[0].title, type: rec.unrelated[0].type, unrelated: rec.unrelated.slice(1), runDir }
-            : { kind: 'run', crashed: false, title: null, type: null, unrelated: [], runDir }, found, kinds);
+            : { kind: 'run', crashed: false, title: null, type: null, unrelated: [], runDir, ...traced }, found, kinds);
         case 'boot-failed':
           return { kind: 'run', crashed: false, bootFailed: true, title: null, type: null, unrelated: [], runDir };
         case 'skip':

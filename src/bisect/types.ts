@@ -11,6 +11,8 @@ export type StepRunOutcome =
       unrelated: { title: string; type: string }[];
       bootFailed?: boolean;
       runDir?: string;
+      /** The run had a trace that could be judged to its end (evidence runs: a clean run counts only when traced). */
+      traced?: boolean;
     }
   | { kind: 'skip'; reason: string } // build failed, patch does not apply: this commit cannot be tested
   | { kind: 'infra'; reason: string } // host problem: retry, then stop with the state saved
@@ -22,7 +24,21 @@ export type StepRunOutcome =
  * cache and calls runKernel; tests and the simulator pass fakes.
  */
 export interface BisectEnv {
-  test(commit: string): Promise<StepRunOutcome>;
+  /** One run; with `signal` aborted the run stops and reports `interrupted` (a cancelled run). */
+  test(commit: string, signal?: AbortSignal): Promise<StepRunOutcome>;
+}
+
+/**
+ * Runs in flight at once (--jobs): the driver launches runs and takes them
+ * back in the order they finish; a run it no longer needs is cancelled.
+ * envPool (batch.ts) runs them on a BisectEnv; the simulator has a pool on a
+ * virtual clock that also measures machine and wall time.
+ */
+export interface RunPool {
+  readonly jobs: number;
+  launch(commit: string): number;
+  next(): Promise<{ id: number; commit: string; outcome: StepRunOutcome }>;
+  cancel(id: number): void;
 }
 
 /** A run as stored in bisect.json. */
@@ -31,7 +47,17 @@ export interface RunEntry {
   title: string | null;
   type: string | null;
   unrelated: string[];
+  /** Report types of `unrelated`, same order (a learnt signature matches by type). */
+  unrelatedTypes?: (string | null)[];
   runDir?: string;
+  /** false: a clean run without a judgeable trace (with evidence on, it proves nothing). */
+  traced?: boolean;
+  /**
+   * Finished after the commit was decided, out of launch order (--jobs):
+   * kept for the record, never counted (counting runs that happened to
+   * finish first would favour crashes, which end runs early).
+   */
+  late?: boolean;
 }
 
 export type Role = 'bad-endpoint' | 'good-endpoint' | 'step';
@@ -59,7 +85,15 @@ export interface Mark {
 export type Signature =
   | { source: 'regex'; regex: string }
   | { source: 'title'; titles: string[] }
-  | { source: 'bad-endpoint'; titles: string[] };
+  | {
+      source: 'bad-endpoint';
+      /** Titles seen on the bad endpoint of the bug's report type(s). */
+      titles: string[];
+      /** The bug's report types: any title of these types is a face of the bug ... */
+      kinds?: string[];
+      /** ... except titles the good endpoint showed too (background). */
+      exclude?: string[];
+    };
 
 export type Phase = 'bad-endpoint' | 'good-endpoint' | 'search' | 'verify' | 'done';
 
@@ -88,6 +122,10 @@ export interface BisectState {
   maxRuns: number;
   stepEpsilon: number;
   endpointCrashes: number;
+  /** Trace-evidence titles (--evidence) that always count as the bug; clean runs then need a judged trace. */
+  evidence?: string[];
+  /** Runs at once (--jobs); absent = 1. */
+  jobs?: number;
   /** Beta prior on the reproduction rate. */
   ratePrior: { alpha: number; beta: number };
   phase: Phase;

@@ -4,8 +4,11 @@ import { progressPrinter } from './common.ts';
 import { usageError } from '../util/errors.ts';
 import { startBisect, resumeBisect, type BisectReport, type EnvFactory } from '../bisect/engine.ts';
 import { realEnv, type RealEnvConfig } from '../bisect/real-env.ts';
-import { signatureWithEvidence } from '../verdict/evidence.ts';
+import { evidenceTitle, signatureWithEvidence } from '../verdict/evidence.ts';
 import { simulate, formatSimTable, SIM_DEFAULTS } from '../bisect/simulate.ts';
+import { DEFAULT_CONFIDENCE } from '../bisect/driver.ts';
+import { defaultJobs } from '../loop/loop.ts';
+import { availableParallelism } from 'node:os';
 
 type Args = Parameters<typeof toRunOptions>[0] & {
   good?: string;
@@ -21,7 +24,13 @@ type Args = Parameters<typeof toRunOptions>[0] & {
   seed: number;
   'build-cost': number;
   'run-cost': number;
-  'unrelated-rate': number;
+  'unrelated-rate'?: number;
+  'unrelated-rates'?: number[];
+  faces?: string[];
+  'evidence-rate'?: number;
+  threads?: number;
+  jobs?: number;
+  'make-jobs'?: number;
   rates?: number[];
   verbose: boolean;
 };
@@ -34,7 +43,9 @@ const cmd: CommandModule = {
       .option('good', { type: 'string', describe: 'revision without the bug (with --fixed: the fixed one)' })
       .option('bad', { type: 'string', describe: 'revision that reproduces the bug' })
       .option('fixed', { type: 'boolean', default: false, describe: 'look for the fix: --bad is old and broken, --good is new and fixed' })
-      .option('confidence', { type: 'number', default: 0.95, describe: 'target probability that the named commit is the one' })
+      .option('confidence', { type: 'number', default: DEFAULT_CONFIDENCE, describe: 'target probability that the named commit is the one' })
+      .option('jobs', { type: 'number', describe: 'VMs at once on this host, each with its own run dir, QMP socket and vsock CID; --simulate: for both policies (default: 1 on hosts with fewer than 4 cores, else cores / --cpus; --simulate: 1)' })
+      .option('make-jobs', { type: 'number', describe: 'make -j for the builds (default: number of cores)' })
       .option('max-runs', { type: 'number', default: 60, describe: 'cap on runs per commit' })
       .option('resume', { type: 'string', describe: 'continue the bisection kept in this bisect-<id> dir' })
       .option('simulate', { type: 'boolean', default: false, describe: 'run the policy and syzkaller\'s on simulated histories; no kernel' })
@@ -42,7 +53,11 @@ const cmd: CommandModule = {
       .option('commits', { type: 'number', default: SIM_DEFAULTS.commits, describe: '--simulate: commits in the range' })
       .option('seed', { type: 'number', default: SIM_DEFAULTS.seed, describe: '--simulate: random seed' })
       .option('rates', { type: 'number', array: true, describe: '--simulate: reproduction rates (default 1 0.5 0.3 0.1)' })
-      .option('unrelated-rate', { type: 'number', default: SIM_DEFAULTS.unrelatedRate, describe: '--simulate: chance of an unrelated crash per run' })
+      .option('unrelated-rate', { type: 'number', describe: '--simulate: chance of an unrelated crash per run (one value)' })
+      .option('unrelated-rates', { type: 'number', array: true, describe: `--simulate: unrelated-crash rates to sweep (default ${SIM_DEFAULTS.unrelatedRates.join(' ')})` })
+      .option('faces', { type: 'string', array: true, describe: '--simulate: shares of the bug\'s titles (one report type), e.g. 0.6,0.3,0.1; repeat to sweep (default: 1 and 0.6,0.3,0.1)' })
+      .option('evidence-rate', { type: 'number', describe: '--simulate: chance a run of a buggy commit shows the bug\'s trace evidence (evidence on, as --evidence)' })
+      .option('threads', { type: 'number', describe: '--simulate: worker threads (default: cores, at most 4)' })
       .option('build-cost', { type: 'number', default: SIM_DEFAULTS.buildCost, describe: '--simulate: seconds per build' })
       .option('run-cost', { type: 'number', default: SIM_DEFAULTS.runCost, describe: '--simulate: seconds per run' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
@@ -63,12 +78,12 @@ const cmd: CommandModule = {
     try {
       let report: BisectReport;
       if (args.resume) {
-        report = await resumeBisect(args.resume, factory, log);
+        report = await resumeBisect(args.resume, factory, log, { jobs: args.jobs });
       } else {
         if (!args.tree) throw usageError('--tree DIR is required: the git tree to bisect');
         if (!args.good || !args.bad) throw usageError('--good REV and --bad REV are required (or --resume DIR)');
         if (args.kernel || args.commit) throw usageError('bisect picks the commits itself: drop --kernel/--commit');
-        const ro = toRunOptions({ ...args, signature: undefined, title: undefined });
+        const ro = toRunOptions({ ...args, jobs: args['make-jobs'], signature: undefined, title: undefined });
         const config: RealEnvConfig = {
           build: { profile: ro.build?.profile, configs: ro.build?.configs, patches: ro.build?.patches, reverts: ro.build?.reverts, jobs: ro.build?.jobs },
           run: {
@@ -100,6 +115,8 @@ const cmd: CommandModule = {
             title: args.title ?? null,
             confidence: args.confidence,
             maxRuns: args['max-runs'],
+            evidence: (ro.evidence ?? []).map(evidenceTitle),
+            jobs: args.jobs ?? defaultJobs(availableParallelism(), ro.cpus ?? 4),
             resultsDir: args.results,
             envConfig: config as unknown as Record<string, unknown>,
             log,
@@ -140,34 +157,46 @@ async function simulateCmd(args: Args): Promise<void> {
   posInt('trials', args.trials);
   posInt('commits', args.commits);
   if (args.commits < 2) throw usageError('--commits: give at least 2');
+  const jobs = args.jobs ?? 1;
+  posInt('jobs', jobs);
+  if (args.threads !== undefined) posInt('threads', args.threads);
   const rates = args.rates ?? SIM_DEFAULTS.rates;
   for (const p of rates) if (!(p > 0 && p <= 1)) throw usageError(`--rates ${p}: give rates in (0, 1]`);
-  if (!(args['unrelated-rate'] >= 0 && args['unrelated-rate'] < 1)) throw usageError('--unrelated-rate: give a value in [0, 1)');
-  if (!(args.confidence > 0 && args.confidence < 1)) throw usageError('--confidence must be between 0 and 1, e.g. 0.95');
-  const res = await simulate({
-    rates,
-    trials: args.trials,
-    commits: args.commits,
-    seed: args.seed,
-    unrelatedRate: args['unrelated-rate'],
-    buildCost: args['build-cost'],
-    runCost: args['run-cost'],
-    confidence: args.confidence,
-    maxRuns: args['max-runs'],
-  });
-  if (args.json) {
-    const pick = (s: (typeof res.rows)[number]['krepro']) => ({
-      accuracy: s.accuracy,
-      meanRuns: s.meanRuns,
-      meanBuilds: s.meanBuilds,
-      meanCost: s.meanCost,
-      meanConfidence: s.meanConfidence,
-      noAnswer: s.failed,
-    });
-    process.stdout.write(JSON.stringify({ options: res.options, rows: res.rows.map((r) => ({ rate: r.rate, krepro: pick(r.krepro), syzkaller: pick(r.syzkaller) })) }) + '\n');
-  } else {
-    process.stdout.write(formatSimTable(res) + '\n');
-  }
+  if (args['unrelated-rate'] !== undefined && args['unrelated-rates'] !== undefined) throw usageError('give --unrelated-rate or --unrelated-rates, not both');
+  const qs = args['unrelated-rates'] ?? (args['unrelated-rate'] !== undefined ? [args['unrelated-rate']] : SIM_DEFAULTS.unrelatedRates);
+  for (const q of qs) if (!(q >= 0 && q < 1)) throw usageError(`--unrelated-rate ${q}: give a value in [0, 1)`);
+  const faces = args.faces ? args.faces.map(parseFaces) : SIM_DEFAULTS.faces;
+  const e = args['evidence-rate'];
+  if (e !== undefined && !(e >= 0 && e <= 1)) throw usageError(`--evidence-rate ${e}: give a value in [0, 1]`);
+  if (!(args.confidence > 0 && args.confidence < 1)) throw usageError('--confidence must be between 0 and 1, e.g. 0.97');
+  const res = await simulate(
+    {
+      rates,
+      unrelatedRates: qs,
+      faces,
+      jobs,
+      evidenceRate: e ?? null,
+      trials: args.trials,
+      commits: args.commits,
+      seed: args.seed,
+      buildCost: args['build-cost'],
+      runCost: args['run-cost'],
+      confidence: args.confidence,
+      maxRuns: args['max-runs'],
+    },
+    args.threads,
+  );
+  if (args.json) process.stdout.write(JSON.stringify(res) + '\n');
+  else process.stdout.write(formatSimTable(res) + '\n');
+}
+
+/** "0.6,0.3,0.1": shares of the bug's faces, summing to 1. */
+function parseFaces(v: string): number[] {
+  const xs = String(v).split(',').map((x) => Number(x.trim()));
+  const sum = xs.reduce((a, b) => a + b, 0);
+  if (!xs.length || xs.some((x) => !(x > 0)) || Math.abs(sum - 1) > 1e-6) throw usageError(`--faces ${v}: give positive shares that add up to 1, e.g. 0.6,0.3,0.1`);
+  if (xs.length > 4) throw usageError(`--faces ${v}: at most 4 faces`);
+  return xs;
 }
 
 export default cmd;

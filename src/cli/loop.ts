@@ -7,7 +7,8 @@ import { PROJECT_ROOT, resultsRoot } from '../util/paths.ts';
 import { shardArgs } from '../loop/slurm.ts';
 import { runSlurmLoop } from '../loop/slurm-run.ts';
 import { slurmCli } from '../loop/slurm-exec.ts';
-import { runLoop, type LoopProgress } from '../loop/loop.ts';
+import { runLoop, defaultJobs, type LoopProgress } from '../loop/loop.ts';
+import { availableParallelism } from 'node:os';
 import { resolveShard } from '../loop/shard.ts';
 import { parseDuration, formatDuration } from '../loop/duration.ts';
 import { finishLoop } from '../loop/finish.ts';
@@ -19,6 +20,7 @@ interface Args {
   tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; revert?: string[]; jobs?: number;
   kernel?: string; append?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
   signature?: string; title?: string; 'self-test'?: SelfTest; results?: string; dir?: string;
+  'make-jobs'?: number;
   count?: number; until?: string; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
   on: 'local' | 'slurm'; shards?: number; 'max-running'?: number; partition?: string; wait: boolean;
 }
@@ -91,6 +93,8 @@ const cmd: CommandModule = {
       .option('max-running', { type: 'number', describe: 'with --on slurm: at most this many array tasks at once' })
       .option('partition', { type: 'string', describe: 'with --on slurm: the partition to submit to (default: the cluster\'s default)' })
       .option('wait', { type: 'boolean', default: true, describe: 'with --on slurm: wait for the merged result (--no-wait prints the job ids)' })
+      .option('jobs', { type: 'number', describe: 'VMs at once, each with its own run dir, QMP socket and vsock CID (default: 1 on hosts with fewer than 4 cores, else cores / --cpus)' })
+      .option('make-jobs', { type: 'number', describe: 'make -j for the build (default: number of cores)' })
       .conflicts('count', 'until'),
   handler: async (argv) => {
     const a = argv as unknown as Args;
@@ -99,7 +103,9 @@ const cmd: CommandModule = {
     if (a.on === 'slurm') return slurmLoop(a);
     if (a.shards !== undefined || a.partition !== undefined || a['max-running'] !== undefined) throw usageError('--shards, --max-running and --partition go with --on slurm; for one shard of a loop run here, use --shard K/N');
     const results = resolve(a.results ?? resultsRoot());
-    const { build: b, ...rest } = toRunOptions(a as unknown as Parameters<typeof toRunOptions>[0]);
+    const jobs = a.jobs ?? defaultJobs(availableParallelism(), a.cpus ?? 4);
+    if (!Number.isInteger(jobs) || jobs < 1) throw usageError(`--jobs ${a.jobs}: give a positive integer (VMs at once)`);
+    const { build: b, ...rest } = toRunOptions({ ...a, jobs: a['make-jobs'] } as unknown as Parameters<typeof toRunOptions>[0]);
     const run: Partial<RunOptions> = { ...rest, resultsDir: results };
     if (a.kernel) run.kernel = resolve(a.kernel);
     const ac = new AbortController();
@@ -116,6 +122,7 @@ const cmd: CommandModule = {
         count: a.count ?? null,
         untilSec: a.until !== undefined ? parseDuration(a.until) : null,
         stopOnFirst: a['stop-on-first'],
+        jobs,
         shard: resolveShard(a.shard),
         dir: a.dir,
         resultsDir: results,

@@ -44,6 +44,19 @@ export interface LoopOptions {
   onDone?: (rec: LoopRecord, dir: string) => Promise<void>;
   /** Stop after this many infra errors in a row (host is broken). Default 3. */
   maxConsecutiveInfra?: number;
+  /**
+   * Runs at once (--jobs), each with its own run dir, QMP socket and vsock
+   * CID (runKernel allocates both per run). Results are taken as they
+   * finish; with --stop-on-first the runs still going are cancelled and
+   * not counted (their dirs stay, marked interrupted). Default 1.
+   */
+  jobs?: number;
+}
+
+/** VMs at once when not given: 1 on hosts with fewer than 4 cores, else one per `vcpus` cores. */
+export function defaultJobs(cores: number, vcpus: number): number {
+  if (cores < 4) return 1;
+  return Math.max(1, Math.floor(cores / Math.max(1, vcpus)));
 }
 
 export interface LoopProgress {
@@ -136,52 +149,88 @@ export async function runLoop(o: LoopOptions, deps?: LoopDeps): Promise<{ dir: s
   const maxInfra = o.maxConsecutiveInfra ?? 3;
   let infraRow = 0;
 
-  for (let i = 0; ; i++) {
-    if (planned && i >= planned.length) { record.status = 'done'; break; }
-    if (deadline !== null && d.now() >= deadline) { record.status = 'done'; break; }
-    if (o.signal?.aborted) { record.status = 'interrupted'; break; }
-    const index = planned ? planned[i] : nthShardIndex(i, shard);
+  const jobs = o.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1) throw usageError(`--jobs ${jobs}: give a positive integer`);
+  type Done = { key: number; summary: RunSummary };
+  const running = new Map<number, { p: Promise<Done>; ac: AbortController }>();
+  const cancelled = new Set<number>();
+  const onAbort = () => { for (const r of running.values()) r.ac.abort(); };
+  o.signal?.addEventListener('abort', onAbort);
+  let launched = 0;
+  let status: LoopRecord['status'] | null = null;
+  const more = () => !status && !o.signal?.aborted && (planned ? launched < planned.length : true) && (deadline === null || d.now() < deadline);
+  const launch = () => {
+    const key = launched++;
+    const index = planned ? planned[key] : nthShardIndex(key, shard);
     const rel = runDirName(index);
     const runDir = join(dir, rel);
-    const startedAt = new Date(d.now()).toISOString();
-    let summary: RunSummary;
-    try {
-      const rec = await d.run({
-        ...o.run,
-        prebuilt: prebuilt ?? undefined,
-        resultsDir: dir,
-        runDir,
-        signal: o.signal,
+    const ac = new AbortController();
+    if (o.signal?.aborted) ac.abort();
+    const p = (async (): Promise<Done> => {
+      const startedAt = new Date(d.now()).toISOString();
+      try {
+        const rec = await d.run({ ...o.run, prebuilt: prebuilt ?? undefined, resultsDir: dir, runDir, signal: ac.signal });
+        return { key, summary: summarizeRun(rec, index, rel) };
+      } catch (e) {
+        if (isKreproError(e) && e.kind === 'usage') throw e;
+        const msg = (e as Error).message?.split('\n')[0] ?? String(e);
+        return { key, summary: failedRunSummary(index, rel, msg, startedAt) };
+      }
+    })();
+    p.catch(() => {});
+    running.set(key, { p, ac });
+  };
+  const cancelAll = () => {
+    for (const [key, r] of running) {
+      cancelled.add(key);
+      r.ac.abort();
+    }
+  };
+
+  try {
+    for (;;) {
+      while (running.size < jobs && more()) launch();
+      if (running.size === 0) break;
+      let done: Done;
+      try {
+        done = await Promise.race([...running.values()].map((r) => r.p));
+      } catch (e) {
+        cancelAll();
+        await Promise.allSettled([...running.values()].map((r) => r.p));
+        throw e;
+      }
+      running.delete(done.key);
+      if (cancelled.has(done.key)) continue; // not needed any more (--stop-on-first, a stop)
+      const summary = done.summary;
+      record.runs.push(summary);
+      infraRow = summary.verdict === 'infra-error' ? infraRow + 1 : 0;
+      await save();
+
+      const n = record.runs.length;
+      const elapsed = (d.now() - startMs) / 1000;
+      let etaSec: number | null = null;
+      if (planned) etaSec = (elapsed / n) * (planned.length - n);
+      else if (deadline !== null) etaSec = Math.max(0, (deadline - d.now()) / 1000);
+      o.onProgress?.({
+        dir, done: n, planned: planned?.length ?? null,
+        reproduced: record.stats.reproduced, valid: record.stats.valid,
+        rate: record.stats.rate, ci: record.stats.ci, etaSec, last: summary,
       });
-      summary = summarizeRun(rec, index, rel);
-    } catch (e) {
-      if (isKreproError(e) && e.kind === 'usage') throw e;
-      const msg = (e as Error).message?.split('\n')[0] ?? String(e);
-      summary = failedRunSummary(index, rel, msg, startedAt);
-    }
-    record.runs.push(summary);
-    infraRow = summary.verdict === 'infra-error' ? infraRow + 1 : 0;
-    await save();
 
-    const done = record.runs.length;
-    const elapsed = (d.now() - startMs) / 1000;
-    let etaSec: number | null = null;
-    if (planned) etaSec = (elapsed / done) * (planned.length - done);
-    else if (deadline !== null) etaSec = Math.max(0, (deadline - d.now()) / 1000);
-    o.onProgress?.({
-      dir, done, planned: planned?.length ?? null,
-      reproduced: record.stats.reproduced, valid: record.stats.valid,
-      rate: record.stats.rate, ci: record.stats.ci, etaSec, last: summary,
-    });
-
-    if (summary.verdict === 'interrupted' || o.signal?.aborted) { record.status = 'interrupted'; break; }
-    if (o.stopOnFirst && summary.verdict === 'reproduced') { record.status = 'stopped-on-first'; break; }
-    if (infraRow >= maxInfra) {
-      record.status = 'infra-error';
-      record.error = `${infraRow} infra errors in a row, last: ${summary.error ?? 'see run.json'}`;
-      break;
+      if (summary.verdict === 'interrupted' || o.signal?.aborted) status = 'interrupted'; // the others stop with the signal and are counted
+      else if (o.stopOnFirst && summary.verdict === 'reproduced' && !status) {
+        status = 'stopped-on-first';
+        cancelAll();
+      } else if (infraRow >= maxInfra && !status) {
+        status = 'infra-error';
+        record.error = `${infraRow} infra errors in a row, last: ${summary.error ?? 'see run.json'}`;
+        cancelAll();
+      }
     }
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
   }
+  record.status = status ?? (o.signal?.aborted ? 'interrupted' : 'done');
   await save();
   if (o.onDone) await o.onDone(record, dir);
   return { dir, record };

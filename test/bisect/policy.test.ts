@@ -8,13 +8,13 @@ import {
   decideStep,
   decideBadEndpoint,
   decideGoodEndpoint,
-  defaultSignature,
   syzkallerDecision,
   syzkallerRuns,
   rateEvidence,
   type CandidateClass,
 } from '../../src/bisect/policy.ts';
 import { LinearHistory } from '../../src/bisect/linear.ts';
+import { learnSignature, matchesSignature, countRuns } from '../../src/bisect/signature.ts';
 
 describe('bisect policy: pure functions of counts', () => {
   it('lnGamma matches factorials', () => {
@@ -84,12 +84,37 @@ describe('bisect policy: pure functions of counts', () => {
     expect(decideGoodEndpoint({ matching: 0, clean: 5 }, rate, 0.95, 5).decision).toBe('capped');
   });
 
-  it('default signature: the bad-endpoint titles of the most frequent one\'s kind (one stall, several faces)', () => {
-    const runs = (...xs: [string, string, number][]) => xs.flatMap(([title, type, n]) => Array.from({ length: n }, () => ({ title, type })));
-    expect(defaultSignature(runs(['BUG: soft lockup in smp_call_function', 'HANG', 2], ['INFO: rcu detected stall in corrupted', 'HANG', 1],
-      ['WARNING in some_driver_probe', 'WARNING', 1]))).toEqual(['BUG: soft lockup in smp_call_function', 'INFO: rcu detected stall in corrupted']);
-    expect(defaultSignature(runs(['B', 'HANG', 2], ['A', 'WARNING', 2], ['C', 'BUG', 1]))).toEqual(['A', 'B']);
-    expect(defaultSignature([])).toEqual([]);
+  it('learnt signature: every face of the bad endpoint\'s most frequent report type, seen or not', () => {
+    const runs = (...xs: [string, string, number][]) => xs.flatMap(([title, type, n]) => Array.from({ length: n }, () => ({ kind: 'crash' as const, title, type, unrelated: [] })));
+    const sig = learnSignature(runs(['BUG: soft lockup in smp_call_function', 'HANG', 2], ['INFO: rcu detected stall in corrupted', 'HANG', 1],
+      ['WARNING in some_driver_probe', 'WARNING', 1]));
+    expect(sig).toEqual({ source: 'bad-endpoint', titles: ['BUG: soft lockup in smp_call_function', 'INFO: rcu detected stall in corrupted'], kinds: ['HANG'], exclude: [] });
+    // a face the endpoint did not show is still the bug; the WARNING on the side is not
+    expect(matchesSignature(sig, 'INFO: silent hang in try_to_wake_up', 'HANG')).toBe(true);
+    expect(matchesSignature(sig, 'WARNING in some_driver_probe', 'WARNING')).toBe(false);
+    // background the good endpoint showed stays out
+    expect(matchesSignature({ ...sig, exclude: ['INFO: task hung in jbd2'] }, 'INFO: task hung in jbd2', 'HANG')).toBe(false);
+    // evidence titles match whatever the signature
+    expect(matchesSignature(sig, 'mmcid evidence: fixup-missed-task', 'EVIDENCE', ['mmcid evidence: fixup-missed-task'])).toBe(true);
+    expect(learnSignature(runs(['B', 'HANG', 2], ['A', 'WARNING', 2], ['C', 'BUG', 1])).kinds).toEqual(['HANG', 'WARNING']);
+    // the kind of the most frequent title, not the most frequent kind: background is many titles
+    expect(learnSignature(runs(['B', 'HANG', 2], ['W1', 'WARNING', 1], ['W2', 'WARNING', 1], ['W3', 'WARNING', 1])).kinds).toEqual(['HANG']);
+    expect(learnSignature(runs(['mmcid evidence: fixup-missed-task', 'EVIDENCE', 5], ['B', 'HANG', 1])).kinds).toEqual(['HANG']);
+    expect(learnSignature([]).titles).toEqual([]);
+  });
+
+  it('with evidence on, a clean run without a judged trace is not a clean run; evidence alone is a matching one; late runs do not count', () => {
+    const EV = 'mmcid evidence: fixup-missed-task';
+    const sig = { source: 'regex' as const, regex: 'silent hang' };
+    const runs = [
+      { kind: 'clean' as const, title: null, type: null, unrelated: [], traced: true },
+      { kind: 'clean' as const, title: null, type: null, unrelated: [], traced: false },
+      { kind: 'crash' as const, title: EV, type: 'EVIDENCE', unrelated: [] },
+      { kind: 'crash' as const, title: 'INFO: silent hang in mm_get_cid', type: 'HANG', unrelated: [], late: true },
+    ];
+    expect(countRuns(runs, sig, { evidence: [EV] })).toEqual({ matching: 1, clean: 1, unrelated: 0, unusable: 1 });
+    // without evidence the trace does not matter and the evidence title is just another crash
+    expect(countRuns(runs, sig)).toEqual({ matching: 0, clean: 2, unrelated: 1, unusable: 0 });
   });
 
   it("syzkaller's published decision rule", () => {

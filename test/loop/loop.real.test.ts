@@ -54,6 +54,30 @@ describe('krepro loop on the default kernel', () => {
   });
 });
 
+describe('krepro loop --jobs on one host', () => {
+  it('--jobs 2: two VMs at once, each with its own run dir, QMP socket and vsock CID', async () => {
+    const r = await krepro(['loop', '--count', '2', '--jobs', '2', '--cpus', '2', '--duration', '10', '--results', results, '--no-history', '--json']);
+    console.log(r.stdout, r.stderr.slice(-1500));
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const loop = JSON.parse(await readFile(join(out.dir, 'loop.json'), 'utf8'));
+    expect(loop.runs).toHaveLength(2);
+    expect(loop.runs.map((x: { verdict: string }) => x.verdict)).toEqual(['not-reproduced', 'not-reproduced']);
+    const runs = await Promise.all(loop.runs.map(async (x: { dir: string }) => JSON.parse(await readFile(join(out.dir, x.dir, 'run.json'), 'utf8'))));
+    expect(new Set(loop.runs.map((x: { dir: string }) => x.dir)).size).toBe(2);
+    // they ran at the same time: each started before the other ended
+    const span = (x: { startedAt: string; timeSec: number }) => [Date.parse(x.startedAt), Date.parse(x.startedAt) + x.timeSec * 1000];
+    const [a, b] = loop.runs.map(span);
+    console.log('overlap s', (Math.min(a[1], b[1]) - Math.max(a[0], b[0])) / 1000);
+    expect(a[0]).toBeLessThan(b[1]);
+    expect(b[0]).toBeLessThan(a[1]);
+    const qmp = runs.map((x: { qemu: { argv: string[] } }) => x.qemu.argv[x.qemu.argv.indexOf('-qmp') + 1]);
+    expect(qmp[0]).not.toBe(qmp[1]);
+    const cids = runs.map((x: { qemu: { argv: string[] } }) => x.qemu.argv.find((v) => v.startsWith('vhost-vsock-pci,')) ?? null);
+    if (runs[0].host.vhostVsock) expect(cids[0]).not.toBe(cids[1]);
+  });
+});
+
 describe('krepro loop on the injected-bug kernel', () => {
   it('sees reproductions: rate, interval and a time-to-failure median', async () => {
     await cachedBuild({ patches: [INJECT_PATCH] });

@@ -45,6 +45,67 @@ describe('runLoop', () => {
     expect(record.status).toBe('stopped-on-first');
   });
 
+  it('--jobs 3: three runs at once in their own dirs, results taken as they finish, --stop-on-first cancels the rest', async () => {
+    const dir = await tmp();
+    const replay = corpusRunner(['stress-trace.log', 'softlockup.log', 'stress-trace.log', 'stress-trace.log', 'stress-trace.log']);
+    let active = 0;
+    let peak = 0;
+    let n = 0;
+    const aborted: string[] = [];
+    const { record } = await runLoop(
+      { run: { kernel: '/x/bzImage' }, count: 10, stopOnFirst: true, jobs: 3, dir, resultsDir: dir },
+      {
+        build: async () => { throw new Error('unused'); },
+        run: async (o) => {
+          const me = n++;
+          active++;
+          peak = Math.max(peak, active);
+          // run 1 reproduces soon; runs 0 and 2 take long and are cancelled by the signal
+          const ok = await new Promise<boolean>((res) => {
+            const t = setTimeout(() => res(true), me === 1 ? 5 : 300);
+            o.signal?.addEventListener('abort', () => { clearTimeout(t); aborted.push(o.runDir!); res(false); });
+          });
+          active--;
+          const rec = await replay(o);
+          return ok ? rec : { ...rec, verdict: 'interrupted' };
+        },
+        now: Date.now,
+      },
+    );
+    expect(peak).toBe(3);
+    expect(record.status).toBe('stopped-on-first');
+    expect(record.runs.map((r) => r.verdict)).toEqual(['reproduced']);
+    expect(aborted).toHaveLength(2);
+    expect(new Set([record.runs[0].dir, ...aborted.map((d) => d.slice(dir.length + 1))]).size).toBe(3);
+  });
+
+  it('--jobs 2 without a stop: every run counted once, loop.json in finish order', async () => {
+    const dir = await tmp();
+    const replay = corpusRunner();
+    let active = 0;
+    let peak = 0;
+    let n = 0;
+    const { record } = await runLoop(
+      { run: { kernel: '/x/bzImage' }, count: 5, jobs: 2, dir, resultsDir: dir },
+      {
+        build: async () => { throw new Error('unused'); },
+        run: async (o) => {
+          const me = n++;
+          active++;
+          peak = Math.max(peak, active);
+          await new Promise((res) => setTimeout(res, me % 2 ? 5 : 40));
+          active--;
+          return replay(o);
+        },
+        now: Date.now,
+      },
+    );
+    expect(peak).toBe(2);
+    expect(record.status).toBe('done');
+    expect(record.runs.map((r) => r.index).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(record.runs.map((r) => r.index)).not.toEqual([0, 1, 2, 3, 4]); // run 1 finished before run 0
+  });
+
   it('--until stops at the deadline and reports an ETA', async () => {
     const dir = await tmp();
     let clock = 1_000_000;

@@ -1,0 +1,133 @@
+import { cleanSurvival, decideBadEndpoint, decideGoodEndpoint, fmtP, rateEvidence } from './policy.ts';
+import { countRuns, describeSignature, learnSignature, provisionalCounts, runMatches } from './signature.ts';
+import { Bisection, short } from './context.ts';
+import type { Signature } from './types.ts';
+import { KreproError } from '../util/errors.ts';
+
+/**
+ * Phase 1: the bad endpoint (the old one with --fixed) must reproduce.
+ * Runs go on until `endpointCrashes` crashes of the bug's kind, which also
+ * gives the first estimate of the rate and, without --signature/--title,
+ * the signature (signature.ts: every face of the bug's report type).
+ */
+export async function badEndpointPhase(b: Bisection): Promise<void> {
+  const s = b.s;
+  const rec = b.record(s.bad, 'bad-endpoint');
+  const opts = { evidence: b.evidence };
+  for (;;) {
+    const d = decideBadEndpoint(provisionalCounts(rec.runs, s.signature, opts), s.endpointCrashes, s.maxRuns);
+    if (d === 'not-reproduced') {
+      rec.decision = 'skip';
+      rec.reason = `no matching crash in ${rec.runs.length} runs`;
+      await b.save();
+      throw new KreproError(
+        'usage',
+        `the bad endpoint ${short(s.bad)} did not reproduce in ${rec.runs.length} runs: check the signature, raise --max-runs or pick another --bad`,
+      );
+    }
+    if (d === 'reproduced') break;
+    const r = await b.batch(rec, {
+      done: () => decideBadEndpoint(provisionalCounts(rec.runs, s.signature, opts), s.endpointCrashes, s.maxRuns) !== 'continue',
+      needed: () => Math.max(1, s.endpointCrashes - provisionalCounts(rec.runs, s.signature, opts).matching),
+    });
+    if (!r.ok) throw new KreproError('usage', `cannot test the bad endpoint ${short(s.bad)}: ${r.reason}`);
+  }
+  if (!s.signature) {
+    s.signature = learnSignature(rec.runs, b.evidence);
+  }
+  const c = b.counts(rec);
+  rec.decision = 'buggy';
+  rec.pBuggy = 1;
+  rec.reason = `${c.matching} matching crashes in ${rec.runs.length} runs`;
+  s.phase = 'good-endpoint';
+  b.log(`bad endpoint ${short(s.bad)}: ${rec.reason}; signature ${describeSignature(s.signature)}`);
+  await b.save();
+}
+
+/**
+ * Phase 2: the good endpoint must not reproduce, to the target: a commit
+ * with the bug would have shown it within these clean runs with probability
+ * >= confidence. A learnt-signature title it shows is background: it leaves
+ * the signature as long as the bad endpoint's crashes still match.
+ */
+export async function goodEndpointPhase(b: Bisection): Promise<void> {
+  const s = b.s;
+  const rec = b.record(s.good, 'good-endpoint');
+  const rate = () => rateEvidence([b.counts(s.commits[s.bad])]);
+  const decide = () => decideGoodEndpoint(b.counts(rec), rate(), goodTarget(s), s.maxRuns, s.ratePrior);
+  for (;;) {
+    const d = decide();
+    if (d.decision === 'reproduces' && s.signature?.source === 'bad-endpoint' && narrow(b)) continue;
+    if (d.decision === 'reproduces') {
+      await b.save();
+      throw new KreproError('usage', `the good endpoint ${short(s.good)} reproduces the bug too: pick an ${s.fixed ? 'newer' : 'older'} --good`);
+    }
+    if (d.decision === 'clean' || d.decision === 'capped') {
+      rec.decision = 'clean';
+      rec.pBuggy = 1 - d.confidence;
+      rec.reason = `${rec.runs.length} runs, no matching crash (would have shown with P ${fmtP(d.confidence)})`;
+      break;
+    }
+    const r = await b.batch(rec, {
+      done: () => decide().decision !== 'continue',
+      needed: () => {
+        const k = b.counts(rec);
+        const { crashes, cleanOnBuggy } = rate();
+        let n = 1;
+        while (n < s.maxRuns && 1 - cleanSurvival(k.clean + n, crashes, cleanOnBuggy, s.ratePrior) < goodTarget(s)) n++;
+        return n;
+      },
+      decisive: (e) => runMatches(e, s.signature, b.evidence),
+    });
+    if (!r.ok) throw new KreproError('usage', `cannot test the good endpoint ${short(s.good)}: ${r.reason}`);
+  }
+  s.phase = 'search';
+  b.log(`good endpoint ${short(s.good)}: ${rec.reason}`);
+  await b.save();
+}
+
+/** Drop the titles the good endpoint shows from a learnt signature; false when nothing of the bug would be left. */
+function narrow(b: Bisection): boolean {
+  const s = b.s;
+  const sig = s.signature as Extract<Signature, { source: 'bad-endpoint' }>;
+  const rec = s.commits[s.good];
+  const seen = new Set(rec.runs.flatMap((r) => (r.kind === 'crash' ? [r.title, ...r.unrelated] : [])).filter((t): t is string => !!t && !b.evidence.includes(t)));
+  const dropped = [...seen].filter((t) => countRuns([{ kind: 'crash', title: t, type: typeOf(rec.runs, t), unrelated: [] }], sig).matching > 0);
+  if (!dropped.length) return false;
+  // Crashes of the bug's type happen without the bug: from now on a title
+  // of that type the bad endpoint did not show is not taken for a face of
+  // the bug (only the titles seen there stay).
+  const byKindOnly = new Set(dropped.map((t) => typeOf(rec.runs, t)));
+  const narrowed: Signature = {
+    ...sig,
+    titles: sig.titles.filter((t) => !seen.has(t)),
+    kinds: (sig.kinds ?? []).filter((k) => !byKindOnly.has(k)),
+    exclude: [...new Set([...(sig.exclude ?? []), ...dropped])].sort(),
+  };
+  const still = countRuns(s.commits[s.bad].runs, narrowed, { evidence: b.evidence }).matching;
+  if (still === 0) return false;
+  s.signature = narrowed;
+  b.touch();
+  b.log(`good endpoint ${short(s.good)} shows ${dropped.map((t) => JSON.stringify(t)).join(', ')} too: dropped from the signature, now ${describeSignature(narrowed)}`);
+  s.commits[s.bad].reason = `${still} matching crashes in ${s.commits[s.bad].runs.length} runs`;
+  return true;
+}
+
+function typeOf(runs: { title: string | null; type: string | null; unrelated: string[]; unrelatedTypes?: (string | null)[] }[], t: string): string | null {
+  for (const r of runs) {
+    if (r.title === t) return r.type;
+    const i = r.unrelated.indexOf(t);
+    if (i >= 0) return r.unrelatedTypes?.[i] ?? null;
+  }
+  return null;
+}
+
+/**
+ * How sure the good endpoint must be: as sure as any step (P(bug) <= the
+ * step epsilon, with a 50/50 prior), not the final confidence. The final
+ * confidence already counts the endpoint (the "outside the range" class),
+ * and asking --confidence of it cost ~15 clean runs at p=0.3 where 7 do.
+ */
+export function goodTarget(s: { stepEpsilon: number }): number {
+  return 1 - s.stepEpsilon;
+}
