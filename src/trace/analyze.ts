@@ -69,6 +69,12 @@ export function analyzeTrace(parsed: ParsedTrace, opts: AnalyzeOptions = {}): Tr
   const accel = opts.accel ?? 'unknown';
   const r = new Replay(design, cpus, accel, classifyVforkChildren(events));
   r.hasSwitches = events.some((e) => e.kind === 'switch');
+  for (const e of events) {
+    if (e.kind !== 'user_del') continue;
+    let l = r.delsByMm.get(e.mm);
+    if (!l) r.delsByMm.set(e.mm, (l = []));
+    l.push({ line: e.line, pid: e.pid });
+  }
   const lastAddBy = new Map<number, { pid: number; mm: string }>();
   let mmcidEvents = 0;
 

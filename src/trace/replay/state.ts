@@ -101,10 +101,24 @@ export class Replay {
   readonly walkersOpen = new Map<number, Set<Mm>>();
   readonly lateWindow: number;
   /** Per CPU: its latest sched_switch line, and the time of its latest other event. */
-  readonly cpuLastSwitch = new Map<number, TraceLine>();
+  readonly cpuLastSwitch = new Map<number, { line: TraceLine; prevPid: number }>();
   readonly cpuLastOther = new Map<number, number>();
   /** The trace has sched_switch events: a quiet CPU can be told from one running user code. */
   hasSwitches = false;
+  /** Every user_del line per mm, in trace order (for counts read before a later-stamped del). */
+  readonly delsByMm = new Map<string, { line: TraceLine; pid: number }[]>();
+
+  /** user_del lines of `mm` after `line` on other CPUs, stamped within `window` of it. */
+  delsStampedAfter(mm: string, line: TraceLine, window: number): { line: TraceLine; pid: number }[] {
+    const all = this.delsByMm.get(mm);
+    if (!all) return [];
+    let lo = 0;
+    let hi = all.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (all[mid].line.lineNo <= line.lineNo) lo = mid + 1; else hi = mid; }
+    const out: { line: TraceLine; pid: number }[] = [];
+    for (let i = lo; i < all.length && all[i].line.time - line.time <= window; i++) if (all[i].line.cpu !== line.cpu) out.push(all[i]);
+    return out;
+  }
 
   constructor(
     readonly design: TraceDesign,
@@ -177,7 +191,7 @@ export class Replay {
    * letting-go CPU logged nothing in between (it was stalled, not running on
    * with the CID). Uses that changed the outcome are excused with their gap.
    */
-  undoneInTime(m: Mm, since: number, line: TraceLine, dupLine: TraceLine): boolean {
+  undoneInTime(m: Mm, since: number, line: TraceLine, dupLine: TraceLine, ownerPid?: number): boolean {
     const dt = line.time - since;
     if (dt <= CLOCK_SKEW_SECONDS) {
       if (dt > 0) this.excuse(m, 'clock-skew', since, `a release on CPU ${line.cpu} stamped ${(dt * 1e6).toFixed(0)} us after the take on CPU ${dupLine.cpu}`, [dupLine, line], dt);
@@ -185,13 +199,19 @@ export class Replay {
     }
     if (dt > this.lateWindow) return false;
     if (this.hasSwitches) {
-      // A CPU running user code logs nothing either: only one seen in its
-      // switch path (a sched_switch after the duplicate, nothing else) was stalled.
+      // trace_sched_switch() runs after rq->curr is published and before
+      // switch_mm_cid() lets go: a CPU whose only event in between is the
+      // owner's switch-out was in its switch path (another CPU may take the
+      // CID then); one whose last switch put the owner on it, logging
+      // nothing since, was running user code with the CID.
       const sw = this.cpuLastSwitch.get(line.cpu);
-      if ((this.cpuLastOther.get(line.cpu) ?? -Infinity) > since || !sw || sw.time <= since) return false;
-      this.excuse(m, 'late-stamp', since, `CPU ${line.cpu} logged only a sched_switch in ${(dt * 1e3).toFixed(1)} ms and then let go ` +
-        `of what CPU ${dupLine.cpu} took (a vCPU stalled in its switch path; window ${(this.lateWindow * 1e3).toFixed(0)} ms on ${this.accel})`,
-      [dupLine, sw, line], dt);
+      if (!sw || (ownerPid !== undefined && sw.prevPid !== ownerPid)) return false;
+      const from = Math.min(since, sw.line.time);
+      if ((this.cpuLastOther.get(line.cpu) ?? -Infinity) > from || line.time - from > this.lateWindow) return false;
+      this.excuse(m, 'late-stamp', since, `CPU ${line.cpu} switched ${ownerPid !== undefined ? `pid ${ownerPid} ` : ''}out at ` +
+        `${t6(sw.line.time)} and logged nothing else until it let go ${((line.time - from) * 1e3).toFixed(1)} ms later of what ` +
+        `CPU ${dupLine.cpu} took (a vCPU stalled in its switch path; window ${(this.lateWindow * 1e3).toFixed(0)} ms on ${this.accel})`,
+      [sw.line, dupLine, line], line.time - from);
       return true;
     }
     if ((this.cpuLast.get(line.cpu) ?? -Infinity) > since) return false;
@@ -213,7 +233,8 @@ export class Replay {
     if (oldV && oldV.cid !== null && oldV.cid !== newV.cid && m.pendingDup.length) {
       const cid = oldV.cid;
       m.pendingDup = m.pendingDup.filter((p) =>
-        !(p.kind === 'owner' && p.other === holder && p.cid === cid && this.undoneInTime(m, p.time, line, p.line)));
+        !(p.kind === 'owner' && p.other === holder && p.cid === cid &&
+          this.undoneInTime(m, p.time, line, p.line, isTask ? id : undefined)));
     }
     if (oldV && oldV.cid !== null && oldV.cid !== newV.cid) {
       const s = m.slots.get(oldV.cid);
@@ -240,11 +261,11 @@ export class Replay {
   noteLine(prev: TraceLine | null): void {
     if (!prev) return;
     this.cpuLast.set(prev.cpu, prev.time);
-    if (prev.event === 'sched_switch') this.cpuLastSwitch.set(prev.cpu, prev);
-    else this.cpuLastOther.set(prev.cpu, prev.time);
+    if (prev.event !== 'sched_switch') this.cpuLastOther.set(prev.cpu, prev.time);
   }
 
   noteSwitch(e: Extract<TraceEvent, { kind: 'switch' }>): void {
+    this.cpuLastSwitch.set(e.line.cpu, { line: e.line, prevPid: e.prevPid });
     this.cpuCurr.set(e.line.cpu, { pid: e.nextPid, line: e.line });
     this.pidCpu.set(e.nextPid, { cpu: e.line.cpu, line: e.line });
   }

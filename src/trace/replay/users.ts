@@ -25,14 +25,19 @@ export function usersEvent(r: Replay, m: Mm, e: { kind: 'user_add' | 'user_del';
     const want = e.kind === 'user_add' ? prev + 1 : prev - 1;
     if (e.users !== want) bad = `users=${e.users} but the replay expects ${want} (was ${prev})`;
   } else if (e.users < m.live.size) {
+    // Other CPUs' adds stamped shortly before this event may have come after
+    // the read; their dels stamped shortly after it may have come before.
     const recent = [...m.live.values()].filter((l) => l.cpu !== e.line.cpu && e.line.time - l.time <= r.lateWindow);
-    if (e.users < m.live.size - recent.length) {
+    const soon = r.delsStampedAfter(m.mm, e.line, r.lateWindow).filter((d) => m.live.has(d.pid)).map((d) => d.line);
+    const late = [...recent, ...soon];
+    if (e.users < m.live.size - late.length) {
       bad = `users=${e.users} but ${m.live.size} tasks are active users in the replay (${[...m.live.keys()].join(', ')})` +
-        (recent.length ? `, ${m.live.size - recent.length} of them added more than ${(r.lateWindow * 1e3).toFixed(0)} ms earlier or on this CPU` : '');
+        (late.length ? `; only ${late.length} of them added or removed on another CPU within ${(r.lateWindow * 1e3).toFixed(0)} ms of this stamp` : '');
     } else {
-      const gap = Math.max(...recent.map((l) => e.line.time - l.time));
+      const gap = Math.max(...late.map((l) => Math.abs(e.line.time - l.time)));
       r.excuse(m, 'late-users-read', e.line.time, `users=${e.users} with ${m.live.size} active users: ` +
-        `${m.live.size - e.users} added on other CPUs within ${(gap * 1e3).toFixed(1)} ms before this stamp`, [...recent, e.line], gap);
+        `${recent.length} added just before this stamp and ${soon.length} removed just after it on other CPUs, ` +
+        `within ${(gap * 1e3).toFixed(1)} ms`, [...late, e.line], gap);
     }
   }
   if (bad) {
