@@ -9,6 +9,8 @@ import { ensureDebianSeriesTree, readDebianTreeInfo } from '../../src/source/deb
 import type { LoopRecord } from '../../src/loop/types.ts';
 import type { RunRecord } from '../../src/run/types.ts';
 import { mmcidHistory, type MmcidHistory } from '../helpers/mmcid-history.ts';
+import { readWalkMisses } from '../helpers/walk-reading.ts';
+import type { TraceAnalysis } from '../../src/trace/analyze.ts';
 
 /**
  * The real bug on the real code: Debian's linux-source-7.2 with the v7.0-rc3
@@ -55,11 +57,29 @@ describe('Linux 7.2 from Debian with the vfork fix undone (real builds and QEMU 
     console.log('bug loop', JSON.stringify({ rate: s.rate, ci: s.ci, evidence: s.evidence, triggers: s.triggers.mean, stallAfter: s.stallAfter, titles: s.titles }));
     expect(s.valid).toBe(3);
     expect(s.reproduced).toBeGreaterThanOrEqual(1);
-    // 12 of 20 measured stalls were silent and left no trace (nothing prints
-    // when every CPU spins with interrupts off), so 3 runs may have none; every
-    // traced one showed the missed walk (8 of 8). The analyzer on a real
-    // trace of this stall is a fast test (test/trace/seed.test.ts).
+    // Most stalls are silent and leave no trace (krepro's NMI often makes the
+    // kernel print nothing when every CPU spins with interrupts off), so 3
+    // runs may have none; every traced one showed the missed walk. The
+    // analyzer on a real trace of this stall is a fast test (test/trace/seed.test.ts).
     expect(s.evidence.withEvidence).toBe(s.evidence.traced);
+    // Each traced run's findings against an independent reading of its raw
+    // lines (test/helpers/walk-reading.ts): every miss the analyzer names is
+    // there, and every miss the reading sees is named or withheld with a
+    // damaged line of that pid (listed under excused).
+    for (const r of rec.runs) {
+      const dir = join(results, rec.id, r.dir);
+      const trace = await readFile(join(dir, 'trace.txt'), 'utf8').catch(() => null);
+      if (!trace) continue;
+      const a = JSON.parse(await readFile(join(dir, 'analysis.json'), 'utf8')) as TraceAnalysis;
+      const named = new Set(a.anomalies.filter((x) => x.kind === 'fixup-missed-task').map((x) => `${x.walker}/${x.pid}`));
+      const read = readWalkMisses(trace);
+      expect(read.length, `${r.dir}: the raw lines show no missed task`).toBeGreaterThan(0);
+      for (const k of named) expect(read.map((x) => `${x.walker}/${x.pid}`), `${r.dir}: ${k}`).toContain(k);
+      for (const x of read) {
+        const withheld = a.excused.some((e) => e.rule === 'damaged-line' && e.message.includes(`pid ${x.pid}`));
+        expect(named.has(`${x.walker}/${x.pid}`) || withheld, `${r.dir}: walk by ${x.walker} missed ${x.pid}`).toBe(true);
+      }
+    }
     // The upstream shape: a CPU spinning in mm_get_cid, in the kernel's own
     // backtraces (printed stalls) or in QEMU's registers (silent ones, where
     // nothing prints). 20 of 20 measured stalls showed it one way or the other.

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { readWalkMisses } from '../helpers/walk-reading.ts';
 import { analyzeText } from '../../src/trace/analyze.ts';
 import { formatAnalysis } from '../../src/trace/format.ts';
 import { parseTrace } from '../../src/trace/parse.ts';
@@ -67,6 +68,11 @@ describe('a real 7.2 trace of the stall', () => {
     expect(r.anomalies.map((a) => [a.kind, a.pid, a.cid, a.walker])).toEqual([['fixup-missed-task', 180, 2, 176]]);
     expect(r.anomalies[0].message).toMatch(/visited pids 179, 182, 183, 179 but never pid 180/);
     expect(r.totals).toMatchObject({ fixupWalks: 1, walksMissed: 1 });
+  });
+  it('an independent reading of the raw lines finds the same miss', () => {
+    const r = analyzeText(real, { cpus: 4, startMayBeCut: true });
+    const mine = r.anomalies.filter((a) => a.kind === 'fixup-missed-task').map((a) => `${a.walker}/${a.pid}`);
+    expect(readWalkMisses(real).map((x) => `${x.walker}/${x.pid}`)).toEqual(mine);
   });
 });
 
