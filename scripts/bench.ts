@@ -6,6 +6,8 @@
  *   BENCH_COLD=1   also measure a cold build (fresh cache dir, ccache off: ~13+ min)
  *   BENCH_SKIP_VM=1  skip the QEMU figures
  *   BENCH_SKIP_STALL=1  skip the 7.2 bug-vs-control figures (BENCH_STALL_RUNS runs each, default 2)
+ *   BENCH_BOOTS=N    boots per boot path for the boot-to-init rows (default 10; 0 skips them)
+ *   BENCH_ONLY=boot  only the boot-to-init rows (on the cached default kernel)
  */
 import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { runKernel } from '../src/run/run.ts';
 import { cacheRoot, PROJECT_ROOT } from '../src/util/paths.ts';
 import { touchSchedPatch } from '../test/helpers/real.ts';
 import { median } from '../src/loop/stats.ts';
+import { BOOT_PATHS, type BootPath } from '../src/vm/qemu-args.ts';
 
 type Row = [string, string];
 const rows: Row[] = [];
@@ -70,6 +73,38 @@ async function benchRun(build: Awaited<ReturnType<typeof buildKernel>>) {
   const st = await runKernel({ prebuilt: build, selfTest: 'soft-lockup', resultsDir: results });
   add('run: self-test soft lockup verdict', `${st.verdict} ${st.title ?? ''}`);
   add('run: detection to QEMU exit', (st.timings.detectToExitMs ?? NaN) / 1000, 's');
+}
+
+/**
+ * Boot to init (QEMU start to the guest init's first line, run.json's
+ * timings.bootToInitMs) for each boot path, BENCH_BOOTS real runs each
+ * (1 s workload), the paths taken in turn so a change in host load falls
+ * on both alike; min and median per path and the ratio of the medians.
+ */
+async function benchBoot(build: Awaited<ReturnType<typeof buildKernel>>) {
+  const n = Number(process.env.BENCH_BOOTS ?? 10);
+  if (!(n > 0)) return;
+  const results = await mkdtemp(join(tmpdir(), 'bench-boot-'));
+  const ms: Record<BootPath, number[]> = { legacy: [], fast: [] };
+  let fellBack = '';
+  for (let i = 0; i < n; i++) {
+    for (const boot of BOOT_PATHS) {
+      const rec = await runKernel({ prebuilt: build, durationSec: 1, boot, resultsDir: results });
+      if (rec.qemu.boot !== boot) fellBack = rec.qemu.bootReason ?? `asked ${boot}, booted ${rec.qemu.boot}`;
+      if (rec.timings.bootToInitMs != null) ms[boot].push(rec.timings.bootToInitMs);
+    }
+  }
+  if (fellBack) add('boot: NOTE', fellBack);
+  for (const boot of BOOT_PATHS) {
+    add(`boot: ${boot}: boots reaching init`, `${ms[boot].length} of ${n}`);
+    if (ms[boot].length) {
+      add(`boot: ${boot}: boot to init min`, Math.min(...ms[boot]) / 1000, 's');
+      add(`boot: ${boot}: boot to init median`, median(ms[boot])! / 1000, 's');
+    }
+  }
+  const f = median(ms.fast);
+  const l = median(ms.legacy);
+  if (f != null && l != null) add('boot: fast / legacy (medians)', f / l);
 }
 
 /** The trace dump over the second serial port: gzip on the wire vs. the text it carries. */
@@ -149,12 +184,17 @@ async function benchHelpers() {
   }
 }
 
-await benchHelpers();
-const b = await benchBuild();
-if (process.env.BENCH_SKIP_VM !== '1') {
-  await benchRun(b);
-  await benchTrace();
-  if (process.env.BENCH_SKIP_STALL !== '1') await benchStall();
+if (process.env.BENCH_ONLY === 'boot') {
+  await benchBoot(await buildKernel({}));
+} else {
+  await benchHelpers();
+  const b = await benchBuild();
+  if (process.env.BENCH_SKIP_VM !== '1') {
+    await benchBoot(b);
+    await benchRun(b);
+    await benchTrace();
+    if (process.env.BENCH_SKIP_STALL !== '1') await benchStall();
+  }
 }
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log('\nkrepro bench');

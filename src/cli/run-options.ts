@@ -25,6 +25,7 @@ export function runOptions<T>(y: Argv<T>) {
     .option('evidence', { type: 'string', array: true, describe: 'mmcid trace findings that count as bug evidence without a stall (fixup-missed-task, cid-leak, ...): recorded per run, rated by loop, a bad run for bisect' })
     .option('workload', { type: 'string', describe: 'workload mode and knobs: mode=wave (default) or mode=cells[,cells=N][,cell-threads=N][,linger-us=US][,pressure=N]' })
     .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'KVM when usable, else multi-threaded TCG' })
+    .option('boot', { choices: ['legacy', 'fast'] as const, default: 'fast' as const, describe: 'fast: qboot firmware and a shorter kernel boot; legacy: SeaBIOS as before (QEMU backend)' })
     .option('append', { type: 'string', describe: 'added to the kernel command line' })
     .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
     .option('title', { type: 'string', describe: 'exact title: only it counts as reproduced' })
@@ -39,7 +40,7 @@ export function runOptions<T>(y: Argv<T>) {
     .option('verbose', { type: 'boolean', default: false, describe: 'echo the console' });
 }
 
-type RunArgs = Record<string, unknown> & { kernel?: string; cpus: number; memory: number; duration: number; threads?: number; accel: 'auto' | 'kvm' | 'tcg'; append?: string; signature?: string; title?: string; 'self-test'?: RunOptions['selfTest']; 'hang-timeout': number; 'boot-timeout': number; grace: number; trace?: string[]; 'trace-buffer'?: number; results?: string; backend: 'qemu' | 'vng' };
+type RunArgs = Record<string, unknown> & { kernel?: string; cpus: number; memory: number; duration: number; threads?: number; accel: 'auto' | 'kvm' | 'tcg'; boot?: 'legacy' | 'fast'; append?: string; signature?: string; title?: string; 'self-test'?: RunOptions['selfTest']; 'hang-timeout': number; 'boot-timeout': number; grace: number; trace?: string[]; 'trace-buffer'?: number; results?: string; backend: 'qemu' | 'vng' };
 
 export function toRunOptions(a: RunArgs): Partial<RunOptions> {
   if (a.signature && a.title) throw usageError('give --signature or --title, not both');
@@ -57,6 +58,7 @@ export function toRunOptions(a: RunArgs): Partial<RunOptions> {
     workload: a.workload as string | undefined,
     evidence: evidenceOption(a.evidence),
     accel: a.accel,
+    boot: a.boot,
     append: a.append,
     signature: a.signature ?? null,
     title: a.title ?? null,

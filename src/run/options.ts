@@ -1,5 +1,6 @@
 import type { BuildOptions, BuildResult } from '../build/types.ts';
 import type { ScenarioRef } from './types.ts';
+import type { BootPath } from '../vm/qemu-args.ts';
 
 export type SelfTest = 'soft-lockup' | 'rcu-stall' | 'hung-task' | 'silent-hang';
 
@@ -15,6 +16,7 @@ export interface RunOptions {
   workload?: string | null;      // workload mode and knobs (parseWorkloadSpec), default mode=wave
   evidence?: string[];           // finding kinds that count as bug evidence (loop rates them, bisect decides on them)
   accel: 'auto' | 'kvm' | 'tcg';
+  boot: BootPath;                // firmware path to the kernel (src/vm/qemu-args.ts), default fast
   append?: string;               // added to the profile's command line
   signature?: string | null;     // regex; only matching reports count
   title?: string | null;         // exact title; only it counts

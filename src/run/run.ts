@@ -12,8 +12,9 @@ import { readMeta, holdBuild } from '../build/cache.ts';
 import { buildInitramfs } from '../image/initramfs.ts';
 import { guestCmdline, guestParamsOf, parseWorkloadSpec } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
-import { qemuArgv } from '../vm/qemu-args.ts';
-import { startQemu, qemuVersion, kvmStartFailure, type QemuProcess } from '../vm/qemu.ts';
+import { qemuArgv, BOOT_PATHS, type BootPath } from '../vm/qemu-args.ts';
+import { findQboot, qbootCandidates } from '../vm/firmware.ts';
+import { startQemu, qemuVersion, qemuBinary, kvmStartFailure, type QemuProcess } from '../vm/qemu.ts';
 import { planVng } from '../vm/vng.ts';
 import { startVng } from '../vm/vng-process.ts';
 import { Qmp, parseRegisters } from '../vm/qmp.ts';
@@ -38,6 +39,7 @@ export const RUN_DEFAULTS = {
   memoryMb: 1024,
   durationSec: 60,
   accel: 'auto' as const,
+  boot: 'fast' as const,
   hangTimeoutSec: 45,
   bootTimeoutSec: 120,
   graceSec: 10,
@@ -64,6 +66,7 @@ export function resolveRunOptions(o: Partial<RunOptions>): RunOptions {
   if (r.threads !== undefined && r.threads !== null) posInt('threads', r.threads, 4096);
   if (r.workload) parseWorkloadSpec(r.workload);
   if (!['auto', 'kvm', 'tcg'].includes(r.accel)) throw usageError(`--accel ${r.accel}: choose auto, kvm or tcg`);
+  if (!BOOT_PATHS.includes(r.boot)) throw usageError(`--boot ${r.boot}: choose ${BOOT_PATHS.join(' or ')}`);
   if (r.signature) {
     try {
       new RegExp(r.signature);
@@ -86,6 +89,8 @@ export interface RunPlan {
   accel: 'kvm' | 'tcg';
   accelReason?: string;        // why this accelerator (AccelChoice.reason)
   vsockCid: number | null;
+  boot?: BootPath;             // QEMU backend: the boot path used
+  bootReason?: string;         // why not the one asked for
 }
 
 /** A fallback to TCG is said on stderr once per process, when a run is planned (after the input checks). */
@@ -106,6 +111,7 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
   const accel = c.accel;
   if (o.backend === 'vng') return { ...(await planVng(o, kernel, runDir, sockDir, accel, vsockCid)), accelReason: c.reason };
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const { boot, qboot, bootReason } = await pickBoot(o.boot);
   const items = guestCmdline(guestParamsOf(o));
   const append = kernelCmdline({
     accel,
@@ -114,6 +120,7 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
     selfTest: o.selfTest ?? null,
     guestItems: items,
     userAppend: o.append,
+    boot,
   });
   const argv = qemuArgv({
     name: `krepro-${basename(runDir)}`,
@@ -126,8 +133,18 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
     artifactFile: join(runDir, 'artifacts.raw'),
     qmpSocket: join(sockDir, 'qmp.sock'),
     vsockCid,
+    boot,
+    qboot: qboot ?? undefined,
   });
-  return { argv, append, accel, accelReason: c.reason, vsockCid };
+  return { argv, append, accel, accelReason: c.reason, vsockCid, boot, ...(bootReason ? { bootReason } : {}) };
+}
+
+/** --boot fast needs the qboot image; without one the run boots the legacy way and says why. */
+async function pickBoot(asked: BootPath): Promise<{ boot: BootPath; qboot: string | null; bootReason?: string }> {
+  if (asked !== 'fast') return { boot: asked, qboot: null };
+  const qboot = await findQboot(qemuBinary());
+  if (qboot) return { boot: 'fast', qboot };
+  return { boot: 'legacy', qboot: null, bootReason: `no qboot image (${qbootCandidates(qemuBinary()).join(', ')}): booted with SeaBIOS; apt-get install qemu-system-data, or set KREPRO_QBOOT` };
 }
 
 /**
@@ -256,7 +273,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
         p = await planRun(o, { bzImage: rec.kernel.bzImage, configText }, initrd, runDir, sockDir, cid?.cid ?? null, c);
         plans.set(c.accel, p);
       }
-      rec.qemu = { argv: p.argv, append: p.append, accel: p.accel, accelRequested: o.accel, accelReason: c.reason, cpus: o.cpus, memoryMb: o.memoryMb };
+      rec.qemu = { argv: p.argv, append: p.append, accel: p.accel, accelRequested: o.accel, accelReason: c.reason, cpus: o.cpus, memoryMb: o.memoryMb, ...(p.boot ? { boot: p.boot } : {}), ...(p.bootReason ? { bootReason: p.bootReason } : {}) };
       await writeJsonAtomic(join(runDir, 'run.json'), rec);
       return p;
     };

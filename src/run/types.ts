@@ -67,6 +67,8 @@ export interface RunRecord {
     accel: 'kvm' | 'tcg';                     // the accelerator actually used
     accelRequested?: 'auto' | 'kvm' | 'tcg';  // --accel
     accelReason?: string;                     // why that one (a fallback to TCG says what KVM failed at)
+    boot?: import('../vm/qemu-args.ts').BootPath; // the boot path actually used (QEMU backend)
+    bootReason?: string;                      // set when it is not the one asked for (no qboot image)
     cpus: number;
     memoryMb: number;
   };

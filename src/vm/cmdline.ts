@@ -1,4 +1,5 @@
 import type { SelfTest } from '../run/options.ts';
+import type { BootPath } from './qemu-args.ts';
 
 /**
  * The guest kernel command line, one documented item at a time. Defaults
@@ -28,6 +29,8 @@ import type { SelfTest } from '../run/options.ts';
  *   watchdog and hid two 25 s lockups (../shared/docs/kernel-notes.md).
  *   Under KVM neither trap applies and the kernel's own defaults are better.
  *
+ * - boot path fast only: fastBootCmdline() below.
+ *
  * Self-tests use shorter thresholds that match the test_lockup parameters
  * the guest init loads, and keep the other detectors out of the way so the
  * condition under test is the one reported first (a 25 s preempt-off spin
@@ -41,6 +44,7 @@ export interface CmdlineInput {
   guestItems: string[];          // krepro.* items for the guest init
   profileAppend?: string[];      // from the profile (`@append` lines)
   userAppend?: string;           // --append
+  boot?: BootPath;               // default legacy: the command line krepro always used
 }
 
 export function kernelCmdline(i: CmdlineInput): string {
@@ -61,9 +65,25 @@ export function kernelCmdline(i: CmdlineInput): string {
     items.push('highres=off');
     if (i.tscKhz && i.hz) items.push(`lpj=${Math.round((i.tscKhz * 1000) / i.hz)}`);
   }
+  if (i.boot === 'fast') items.push(...fastBootCmdline());
   items.push(...(i.profileAppend ?? []), ...i.guestItems);
   if (i.userAppend?.trim()) items.push(i.userAppend.trim());
   return items.join(' ');
+}
+
+/**
+ * The kernel's own boot time, cut where initcall_debug showed it goes
+ * under TCG (docs in README "Boot paths"), without changing what a run
+ * tests:
+ * - no_timer_check  skip the IO-APIC timer check: it busy-waits for timer
+ *                   ticks and, on a loaded TCG host, panicked the boot
+ *                   ("IO-APIC + timer doesn't work!")
+ * - pty.legacy_count=0  no 256 pairs of BSD ptys (/dev/ptyXX), which
+ *                   nothing in the guest uses: pty_init was one of the
+ *                   largest initcalls (~170 ms)
+ */
+export function fastBootCmdline(): string[] {
+  return ['no_timer_check', 'pty.legacy_count=0'];
 }
 
 /** Host TSC frequency in kHz from /proc/cpuinfo text ("cpu MHz : 2096.060"). */

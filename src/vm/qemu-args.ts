@@ -2,6 +2,22 @@
  * Options -> QEMU argv, as a pure function: testable, and it is what
  * `krepro run --dry-run` prints so users can reproduce a run by hand.
  */
+
+/**
+ * How the guest gets from QEMU's start to the kernel. Both use the same
+ * `pc` machine and the same devices (two 16550 serial ports, QMP, vsock,
+ * NMI injection), so every feature works the same on either:
+ *
+ * - legacy: QEMU's default firmware, SeaBIOS, which runs POST and then
+ *   QEMU's linuxboot option ROM to load the bzImage (what krepro did first).
+ * - fast: qboot (`-bios qboot.rom`, shipped in Debian's qemu-system-data),
+ *   a minimal firmware that reads the kernel and initrd straight through
+ *   fw_cfg DMA and jumps in: no POST, no option ROMs. The kernel command
+ *   line then also gets fastBootCmdline() (src/vm/cmdline.ts).
+ */
+export type BootPath = 'legacy' | 'fast';
+export const BOOT_PATHS: readonly BootPath[] = ['legacy', 'fast'];
+
 export interface QemuSpec {
   binary?: string;
   name: string;
@@ -14,14 +30,18 @@ export interface QemuSpec {
   artifactFile: string;        // second serial port -> this file
   qmpSocket: string;
   vsockCid: number | null;     // vhost-vsock-pci guest CID, when the host has /dev/vhost-vsock
+  boot?: BootPath;             // default legacy
+  qboot?: string;              // the qboot image for boot 'fast' (findQboot in src/vm/firmware.ts)
   extra?: string[];
 }
 
 export function qemuArgv(s: QemuSpec): string[] {
+  if (s.boot === 'fast' && !s.qboot) throw new Error('boot path fast needs the qboot image (QemuSpec.qboot)');
   const argv = [
     s.binary ?? process.env.KREPRO_QEMU ?? 'qemu-system-x86_64',
     '-name', s.name,
     '-machine', 'pc',
+    ...(s.boot === 'fast' ? ['-bios', s.qboot!] : []),
     ...(s.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
     '-smp', String(s.cpus),
     '-m', `${s.memoryMb}M`,

@@ -35,6 +35,9 @@ describe('krepro run on the default kernel', () => {
     const runJson = JSON.parse(await readFile(join(rec.dir, 'run.json'), 'utf8'));
     expect(runJson.verdict).toBe('not-reproduced');
     expect(runJson.qemu.argv).toContain('-smp');
+    // The default boot path is the fast one (qboot), and every run of this file boots that way.
+    expect(runJson.qemu.boot).toBe('fast');
+    expect(runJson.qemu.argv[runJson.qemu.argv.indexOf('-bios') + 1]).toMatch(/qboot\.rom$/);
     const console_ = await readFile(join(rec.dir, 'console.log'), 'utf8');
     expect(console_).toContain('krepro-init: started');
     expect(await qemuOf(rec.dir)).toBe('');

@@ -1,0 +1,83 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { qemuArgv, BOOT_PATHS, type QemuSpec } from '../../src/vm/qemu-args.ts';
+import { kernelCmdline, fastBootCmdline } from '../../src/vm/cmdline.ts';
+import { findQboot, qbootCandidates } from '../../src/vm/firmware.ts';
+import { resolveRunOptions } from '../../src/run/run.ts';
+
+const spec: QemuSpec = { name: 'krepro-x', accel: 'tcg', cpus: 4, memoryMb: 1024, kernel: '/k/bzImage', initrd: '/k/initrd', append: 'console=ttyS0', artifactFile: '/r/artifacts.raw', qmpSocket: '/t/qmp.sock', vsockCid: 9 };
+const after = (a: string[], flag: string) => a[a.indexOf(flag) + 1];
+
+describe('boot paths: QEMU argv', () => {
+  it('legacy is the SeaBIOS argv krepro always used: no -bios', () => {
+    const a = qemuArgv({ ...spec, boot: 'legacy' });
+    expect(a).not.toContain('-bios');
+    expect(qemuArgv(spec)).toEqual(a);
+  });
+  it('fast puts qboot in as the firmware and changes nothing else', () => {
+    const legacy = qemuArgv({ ...spec, boot: 'legacy' });
+    const fast = qemuArgv({ ...spec, boot: 'fast', qboot: '/usr/share/qemu/qboot.rom' });
+    expect(after(fast, '-bios')).toBe('/usr/share/qemu/qboot.rom');
+    expect(fast.filter((x, i) => !(x === '-bios' || fast[i - 1] === '-bios'))).toEqual(legacy);
+  });
+  it('every path keeps every feature: same machine, two serial ports (console, artifacts), QMP, vsock, kernel and initrd', () => {
+    for (const boot of BOOT_PATHS) {
+      const a = qemuArgv({ ...spec, boot, qboot: '/q.rom' });
+      expect(after(a, '-machine')).toBe('pc');
+      expect(a.filter((x) => x === '-serial')).toEqual(['-serial', '-serial']);
+      expect(a).toContain('chardev:con');
+      expect(a).toContain('chardev:art');
+      expect(after(a, '-qmp')).toBe('unix:/t/qmp.sock,server=on,wait=off');
+      expect(a).toContain('vhost-vsock-pci,guest-cid=9');
+      expect(after(a, '-kernel')).toBe('/k/bzImage');
+      expect(after(a, '-initrd')).toBe('/k/initrd');
+      expect(a).toContain('-nodefaults');
+    }
+  });
+  it('fast without a qboot image is a programming error, not a silent SeaBIOS boot', () => {
+    expect(() => qemuArgv({ ...spec, boot: 'fast' })).toThrow(/qboot/);
+  });
+});
+
+describe('boot paths: kernel command line', () => {
+  const base = { accel: 'tcg' as const, hz: 250, tscKhz: 2600000, guestItems: ['krepro.duration=5'], userAppend: 'loglevel=8' };
+  it('fast adds the boot-time items, legacy is unchanged', () => {
+    const legacy = kernelCmdline({ ...base, boot: 'legacy' });
+    expect(kernelCmdline(base)).toBe(legacy);
+    for (const item of fastBootCmdline()) expect(legacy.split(' ')).not.toContain(item);
+    const fast = kernelCmdline({ ...base, boot: 'fast' });
+    expect(fast.split(' ')).toEqual(expect.arrayContaining(['no_timer_check', 'pty.legacy_count=0']));
+    // Same items otherwise, and the guest's items and --append still come last.
+    expect(fast.split(' ').filter((x) => !fastBootCmdline().includes(x))).toEqual(legacy.split(' '));
+    expect(fast.endsWith('krepro.duration=5 loglevel=8')).toBe(true);
+  });
+  it('the detectors keep their thresholds on the fast path', () => {
+    const fast = kernelCmdline({ ...base, boot: 'fast', selfTest: 'soft-lockup' });
+    expect(fast).toContain('watchdog_thresh=5');
+    expect(fast).toContain('unknown_nmi_panic=1');
+    expect(fast).toContain('softlockup_panic=1');
+  });
+});
+
+describe('qboot image', () => {
+  it('looks in $KREPRO_QBOOT, beside a prefixed QEMU, then Debian\'s qemu-system-data', () => {
+    expect(qbootCandidates('/opt/q/bin/qemu-system-x86_64', { KREPRO_QBOOT: '/x/qboot.rom' })).toEqual(['/x/qboot.rom', '/opt/q/share/qemu/qboot.rom', '/usr/share/qemu/qboot.rom', '/usr/share/seabios/qboot.rom']);
+    expect(qbootCandidates('qemu-system-x86_64', {})[0]).toBe('/usr/share/qemu/qboot.rom');
+  });
+  it('finds the first readable one', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'qboot-'));
+    await writeFile(join(d, 'qboot.rom'), 'x');
+    expect(await findQboot('qemu-system-x86_64', { KREPRO_QBOOT: join(d, 'qboot.rom') })).toBe(join(d, 'qboot.rom'));
+    expect(await findQboot('qemu-system-x86_64', { KREPRO_QBOOT: join(d, 'missing.rom') })).not.toBe(join(d, 'missing.rom'));
+  });
+});
+
+describe('--boot', () => {
+  it('defaults to fast; a bad value is a one-line usage error', () => {
+    expect(resolveRunOptions({}).boot).toBe('fast');
+    expect(resolveRunOptions({ boot: 'legacy' }).boot).toBe('legacy');
+    expect(() => resolveRunOptions({ boot: 'bogus' as never })).toThrow(/--boot bogus: choose legacy or fast/);
+  });
+});
