@@ -1,7 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { createWriteStream } from 'node:fs';
 import { cpus } from 'node:os';
-import { gccIdentity } from '../image/tools.ts';
+import { envError } from '../util/errors.ts';
 
 /**
  * The one module that runs the kernel's build tools: make (and through it
@@ -103,7 +103,22 @@ export function makeStreaming(e: MakeEnv, targets: string[], logPath: string, on
   return p;
 }
 
-/** The compiler's first `--version` line: part of the build identity (gcc runs from src/image/tools.ts). */
+const ENV = { LC_ALL: 'C' };
+
+/** `gcc --version` first line plus the target triple: part of the guest binaries' cache key (image/) and, without the triple, of the build key. */
+export async function gccIdentity(gcc = 'gcc'): Promise<string> {
+  let version: string;
+  let machine: string;
+  try {
+    version = (await execa(gcc, ['--version'], { env: ENV })).stdout.split('\n')[0] ?? '';
+    machine = (await execa(gcc, ['-dumpmachine'], { env: ENV })).stdout.trim();
+  } catch (e) {
+    throw envError(`cannot run ${gcc} (${(e as Error).message.split('\n')[0]}); install it with: apt-get install gcc libc6-dev`);
+  }
+  return `${version} (${machine})`;
+}
+
+/** The compiler's first `--version` line: part of the build identity. */
 export async function compilerVersion(): Promise<string> {
   try {
     return (await gccIdentity()).replace(/ \([^()]*\)$/, '');

@@ -1,3 +1,7 @@
+import type { PatchRecord } from '../source/patches.ts';
+
+export type { PatchRecord };
+
 /** What to build: the contract between the CLI, bisect, loop and the build stage. */
 export interface BuildOptions {
   tree?: string | null;        // user's git tree; null/undefined = Debian linux-source-6.12
@@ -37,18 +41,3 @@ export interface BuildResult {
   log: string;                 // full build log path
 }
 
-/**
- * One patch or revert a build applied, as build meta, run.json and loop.json
- * record it. A plain patch is just { file, sha256 } (as before reverts
- * existed). `reverted` marks `--revert`: the file applied in reverse, or,
- * with `commit`, `git revert --no-commit <commit>` (then `file` keeps the
- * diff the commit made, in the build dir, and `sha256` is of that diff).
- */
-export interface PatchRecord {
-  file: string;
-  sha256: string;
-  reverted?: true;
-  commit?: string;             // full hash of the reverted commit
-  subject?: string;            // its subject line
-  offsets?: string[];          // "f.c: Hunk #1 succeeded at 14 (offset 2 lines)": applied, but not where the patch said
-}

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { collectFacts } from '../host/facts.ts';
+import { collectFacts } from '../doctor/facts.ts';
 import { cacheRoot } from '../util/paths.ts';
 
 const cmd: CommandModule = {

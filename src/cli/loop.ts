@@ -11,7 +11,7 @@ import { runLoop, defaultJobs, type LoopProgress } from '../loop/loop.ts';
 import { availableParallelism } from 'node:os';
 import { resolveShard } from '../loop/shard.ts';
 import { parseDuration, formatDuration } from '../loop/duration.ts';
-import { finishLoop } from '../loop/finish.ts';
+import { finishLoop } from '../report/finish-loop.ts';
 import { historyPath } from '../history/index.ts';
 import { pct } from '../loop/summary.ts';
 import type { RunOptions, SelfTest } from '../run/options.ts';

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { mergeLoops } from '../loop/merge.ts';
-import { finishLoop } from '../loop/finish.ts';
+import { finishLoop } from '../report/finish-loop.ts';
 import { historyPath } from '../history/index.ts';
 import { resultsRoot } from '../util/paths.ts';
 import { pct } from '../loop/summary.ts';

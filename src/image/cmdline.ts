@@ -1,5 +1,7 @@
-import type { SelfTest } from '../run/options.ts';
 import { usageError } from '../util/errors.ts';
+
+/** The guest's self-tests: test_lockup.ko instead of the workload (--self-test). */
+export type SelfTest = 'soft-lockup' | 'rcu-stall' | 'hung-task' | 'silent-hang';
 
 /**
  * The guest's run parameters as kernel command line items (`krepro.*=`),

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { cacheRoot, guestDir } from '../util/paths.ts';
 import { exists, rmrf, sha256 } from '../util/fs.ts';
 import { infraError } from '../util/errors.ts';
-import { gccIdentity, gccStatic } from './tools.ts';
+import { gccStatic } from './tools.ts';
+import { gccIdentity } from '../build/make.ts';
 import { isStaticExecutable } from './elf.ts';
 
 export interface GuestBinariesOptions {

@@ -8,18 +8,6 @@ import { envError, infraError } from '../util/errors.ts';
 
 const ENV = { LC_ALL: 'C' };
 
-/** `gcc --version` first line plus the target triple: part of the binary cache key. */
-export async function gccIdentity(gcc = 'gcc'): Promise<string> {
-  let version: string;
-  let machine: string;
-  try {
-    version = (await execa(gcc, ['--version'], { env: ENV })).stdout.split('\n')[0] ?? '';
-    machine = (await execa(gcc, ['-dumpmachine'], { env: ENV })).stdout.trim();
-  } catch (e) {
-    throw envError(`cannot run ${gcc} (${(e as Error).message.split('\n')[0]}); install it with: apt-get install gcc libc6-dev`);
-  }
-  return `${version} (${machine})`;
-}
 
 /** Compile one C file into a static executable at `out`. */
 export async function gccStatic(

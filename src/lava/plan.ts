@@ -7,7 +7,7 @@ import { buildKernel } from '../build/build.ts';
 import { buildInitramfs } from '../image/initramfs.ts';
 import { guestCmdline, guestParamsOf } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
-import { decideAccel, probeKvm } from '../host/kvm.ts';
+import { decideAccel, probeKvm } from '../vm/kvm.ts';
 import { exists } from '../util/fs.ts';
 import { usageError } from '../util/errors.ts';
 import { cacheRoot } from '../util/paths.ts';

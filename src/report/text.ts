@@ -18,7 +18,7 @@ import { usageError } from '../util/errors.ts';
 import { primaryReport } from '../console/classify.ts';
 import { decodeLog, splitLines } from '../console/normalize.ts';
 import { hardWrap, table, wrapCommand, wrapWords, WIDTH } from './wrap.ts';
-import { parseFrameLine, shortSource, symbolizeFrames, type FrameRef } from './symbolize.ts';
+import { parseFrameLine, shortSource, symbolizeFrames, type FrameRef } from './stack-decode.ts';
 
 export interface ReportOptions {
   vmlinux?: string | null;      // default: beside the bzImage's build dir

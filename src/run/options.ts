@@ -1,8 +1,10 @@
 import type { BuildOptions, BuildResult } from '../build/types.ts';
 import type { ScenarioRef } from './types.ts';
 import type { BootPath } from '../vm/qemu-args.ts';
+import type { SelfTest } from '../image/cmdline.ts';
 
-export type SelfTest = 'soft-lockup' | 'rcu-stall' | 'hung-task' | 'silent-hang';
+export type { SelfTest };
+
 
 /** Everything one run needs; defaults are applied in one place (resolveRunOptions). */
 export interface RunOptions {

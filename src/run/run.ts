@@ -16,12 +16,13 @@ import { qemuArgv, BOOT_PATHS, type BootPath } from '../vm/qemu-args.ts';
 import { findQboot, qbootCandidates } from '../vm/firmware.ts';
 import { startQemu, qemuVersion, qemuBinary, kvmStartFailure, type QemuProcess } from '../vm/qemu.ts';
 import { planVng } from '../vm/vng.ts';
+import type { VmPlan } from '../vm/launcher.ts';
 import { startVng } from '../vm/vng-process.ts';
 import { Qmp, parseRegisters } from '../vm/qmp.ts';
 import { allocateCid } from '../vm/cid.ts';
-import { loadSystemMap, symbolize, addr2line } from '../vm/symbolize.ts';
+import { loadSystemMap, symbolize, sourceLines } from '../vm/symbols.ts';
 import { vhostVsockUsable, freeBytes } from '../host/facts.ts';
-import { probeKvm, decideAccel, fallBackToTcg, fallbackNotifier, recordKvmFailure, type AccelChoice, type KvmProbe } from '../host/kvm.ts';
+import { probeKvm, decideAccel, fallBackToTcg, fallbackNotifier, recordKvmFailure, type AccelChoice, type KvmProbe } from '../vm/kvm.ts';
 import { ConsoleMonitor } from './monitor.ts';
 import { classify } from '../console/classify.ts';
 import { extractFtraceDumpInfo } from '../trace/parse.ts';
@@ -82,16 +83,8 @@ export function newRunId(now = new Date()): string {
   return `run-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
-/** What `--dry-run` prints and what a real run executes. */
-export interface RunPlan {
-  argv: string[];
-  append: string;
-  accel: 'kvm' | 'tcg';
-  accelReason?: string;        // why this accelerator (AccelChoice.reason)
-  vsockCid: number | null;
-  boot?: BootPath;             // QEMU backend: the boot path used
-  bootReason?: string;         // why not the one asked for
-}
+/** What `--dry-run` prints and what a real run executes (vm/launcher.ts). */
+export type RunPlan = VmPlan;
 
 /** A fallback to TCG is said on stderr once per process, when a run is planned (after the input checks). */
 const noteFallback = fallbackNotifier();
@@ -592,7 +585,7 @@ async function inspectSilentGuest(qmpPath: string, build: BuildResult | null, o:
   try {
     const regs = parseRegisters(await qmp.hmp('info registers -a'));
     const map = build ? await loadSystemMap(build.systemMap) : null;
-    const lines = build ? await addr2line(build.vmlinux, regs.map((r) => r.rip)) : regs.map(() => null);
+    const lines = build ? await sourceLines(build.vmlinux, regs.map((r) => r.rip)) : regs.map(() => null);
     const vcpus: VcpuState[] = regs.map((r, i) => ({ cpu: r.cpu, rip: r.rip, symbol: map ? symbolize(map, r.rip) : null, source: lines[i] }));
     await qmp.execute('inject-nmi');
     const report = kernelSpoke() ? null : pickHangFrame(vcpus, o.hangTimeoutSec);

@@ -1,13 +1,8 @@
+import type { Verdict } from '../verdict/verdict.ts';
 import type { CrashReport } from '../console/types.ts';
 import type { PatchRecord } from '../build/types.ts';
 
-export type Verdict =
-  | 'reproduced'
-  | 'not-reproduced'
-  | 'boot-failed'
-  | 'skip'
-  | 'infra-error'
-  | 'interrupted';
+export type { Verdict };
 
 /** Identity of the kernel that ran. */
 export interface KernelIdentity {

@@ -3,7 +3,22 @@ import { resolve, basename } from 'node:path';
 import { git } from './git.ts';
 import { sha256 } from '../util/fs.ts';
 import { usageError, skipError } from '../util/errors.ts';
-import type { PatchRecord } from '../build/types.ts';
+
+/**
+ * One patch or revert a build applied, as build meta, run.json and loop.json
+ * record it. A plain patch is just { file, sha256 } (as before reverts
+ * existed). `reverted` marks `--revert`: the file applied in reverse, or,
+ * with `commit`, `git revert --no-commit <commit>` (then `file` keeps the
+ * diff the commit made, in the build dir, and `sha256` is of that diff).
+ */
+export interface PatchRecord {
+  file: string;
+  sha256: string;
+  reverted?: true;
+  commit?: string;             // full hash of the reverted commit
+  subject?: string;            // its subject line
+  offsets?: string[];          // "f.c: Hunk #1 succeeded at 14 (offset 2 lines)": applied, but not where the patch said
+}
 
 export interface PatchFile {
   file: string;      // absolute path (a commit revert: `<hash12>.patch`, written into the build dir when published)

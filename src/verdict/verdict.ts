@@ -1,5 +1,13 @@
 import type { CrashReport } from '../console/types.ts';
-import type { Verdict } from '../run/types.ts';
+
+/** What one run means (run.json's verdict). */
+export type Verdict =
+  | 'reproduced'
+  | 'not-reproduced'
+  | 'boot-failed'
+  | 'skip'
+  | 'infra-error'
+  | 'interrupted';
 
 /**
  * What a run means, as a pure function of what was observed. The rules:

@@ -64,7 +64,7 @@ export function qemuArgv(s: QemuSpec): string[] {
 }
 
 /**
- * The KVM probe's QEMU (src/host/kvm.ts): the run's machine type and CPU
+ * The KVM probe's QEMU (src/vm/kvm.ts): the run's machine type and CPU
  * model for the accelerator, one vCPU, 16 MB, no devices but
  * isa-debug-exit. The payload (a multiboot image) enters long mode and
  * writes a byte to that device, so QEMU exits with (byte << 1) | 1 only if

@@ -88,20 +88,43 @@ export class Qmp {
   }
 }
 
-/** Parse `info registers -a` output into per-CPU RIPs. */
-export function parseRegisters(text: string): { cpu: number; rip: string }[] {
-  const out: { cpu: number; rip: string }[] = [];
+/** One vCPU in `info registers -a`. */
+export interface CpuRegisters {
+  cpu: number;
+  rip: string;                 // hex, lower case
+  rflags?: number;             // RFL
+  interruptsOn?: boolean;      // RFL.IF (bit 9)
+  halted?: boolean;            // HLT=1: the vCPU sits in hlt (idle)
+  cpl?: number;                // 0: kernel
+}
+
+/** Parse `info registers -a` output: per CPU its RIP, flags, halt state and privilege level. */
+export function parseRegisters(text: string): CpuRegisters[] {
+  const out: CpuRegisters[] = [];
   let cpu = -1;
+  let cur: CpuRegisters | null = null;
   for (const line of text.split('\n')) {
     const c = /^CPU#(\d+)/.exec(line);
     if (c) {
       cpu = Number(c[1]);
+      cur = null;
       continue;
     }
     const r = /\bRIP=([0-9a-fA-F]{8,16})\b/.exec(line);
     if (r) {
-      out.push({ cpu: cpu >= 0 ? cpu : out.length, rip: r[1].toLowerCase() });
+      cur = { cpu: cpu >= 0 ? cpu : out.length, rip: r[1].toLowerCase() };
+      out.push(cur);
       cpu = -1;
+      continue;
+    }
+    const f = /\bRFL=([0-9a-fA-F]+)\b/.exec(line);
+    if (f && cur && cur.rflags === undefined) {
+      cur.rflags = parseInt(f[1], 16);
+      cur.interruptsOn = (cur.rflags & 0x200) !== 0;
+      const cpl = /\bCPL=(\d)/.exec(line);
+      if (cpl) cur.cpl = Number(cpl[1]);
+      const hlt = /\bHLT=(\d)/.exec(line);
+      if (hlt) cur.halted = hlt[1] === '1';
     }
   }
   return out;

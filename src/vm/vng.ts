@@ -1,8 +1,8 @@
 import { chmod, copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { execa } from 'execa';
-import type { RunOptions } from '../run/options.ts';
-import type { RunPlan } from '../run/run.ts';
+import type { VmPlan } from './launcher.ts';
+import type { SelfTest } from '../image/cmdline.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from './cmdline.ts';
 import { buildGuestBinaries } from '../image/guest-binaries.ts';
 import { guestCmdline, guestParamsOf } from '../image/cmdline.ts';
@@ -169,14 +169,28 @@ export const VNG_GUEST_SCRIPT = 'guest-init';
  * `sockDir`. When it does not (`--dry-run`), it touches nothing and prints
  * placeholders for what would be prepared; vng need not be installed.
  */
+/** What of a run's options the vng plan reads (a RunOptions has them all). */
+export interface VngRunInput {
+  cpus: number;
+  memoryMb: number;
+  durationSec: number;
+  threads?: number;
+  workload?: string | null;
+  selfTest?: SelfTest | null;
+  append?: string;
+  traceEvents?: string[] | null;
+  traceBufferKb?: number;
+  signal?: AbortSignal;
+}
+
 export async function planVng(
-  o: RunOptions,
+  o: VngRunInput,
   kernel: { bzImage: string; configText: string | null },
   runDir: string,
   sockDir: string,
   accel: 'kvm' | 'tcg',
   vsockCid: number | null = null,
-): Promise<RunPlan> {
+): Promise<VmPlan> {
   const prepare = await exists(runDir);
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
   const append = kernelCmdline({

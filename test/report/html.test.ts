@@ -5,7 +5,7 @@ import { inflateSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoop } from '../../src/loop/loop.ts';
-import { finishLoop } from '../../src/loop/finish.ts';
+import { finishLoop } from '../../src/report/finish-loop.ts';
 import { kmSvg, rateSvg } from '../../src/report/html.ts';
 import { corpusRunner } from '../loop/corpus-run.ts';
 

@@ -117,7 +117,7 @@ describe('layout helpers', () => {
 
 describe('stack decoding with real binutils', () => {
   it('names source files from the top of the kernel tree, as decode_stacktrace.sh does', async () => {
-    const { sourceRelative } = await import('../../src/report/symbolize.ts');
+    const { sourceRelative } = await import('../../src/vm/symbols.ts');
     const root = await mkdtemp(join(tmpdir(), 'krepro-src-'));
     const tree = join(root, 'worktrees', 'linux');
     await mkdir(join(tree, 'arch', 'x86', 'lib'), { recursive: true });
@@ -141,7 +141,7 @@ describe('stack decoding with real binutils', () => {
     await execa('gcc', ['-g', '-O0', '-c', '-o', join(dir, 'mods', 'lib', 'mymod.ko'), join(dir, 'm.c')]);
     const nm = await execa('nm', [join(dir, 'vmlinux')]);
     await writeFile(join(dir, 'System.map'), nm.stdout + '\n');
-    const { symbolizeFrames } = await import('../../src/report/symbolize.ts');
+    const { symbolizeFrames } = await import('../../src/report/stack-decode.ts');
     const [k, m, unknown] = await symbolizeFrames(
       [{ func: 'spin', offset: '0x10/0x40' }, { func: 'helper', offset: '0x4/0x20', module: 'mymod' }, { func: 'nosuch', offset: '0x1' }],
       { vmlinux: join(dir, 'vmlinux'), modulesDir: join(dir, 'mods') });

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { startWithFallback, type StartAttempt } from '../../src/run/run.ts';
-import { decideAccel, type AccelChoice } from '../../src/host/kvm.ts';
+import { decideAccel, type AccelChoice } from '../../src/vm/kvm.ts';
 
 const ASSERT = "qemu-system-x86_64: ../target/i386/kvm/kvm.c:3047: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
 const usable = { usable: true, reason: 'a KVM guest started' };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { qemuArgv } from '../../src/vm/qemu-args.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../../src/vm/cmdline.ts';
 import { parseRegisters } from '../../src/vm/qmp.ts';
-import { parseSystemMap, symbolize } from '../../src/vm/symbolize.ts';
+import { parseSystemMap, symbolize } from '../../src/vm/symbols.ts';
 import { allocateCid } from '../../src/vm/cid.ts';
 
 const spec = { name: 'krepro-x', accel: 'tcg' as const, cpus: 4, memoryMb: 1024, kernel: '/k/bzImage', initrd: '/k/initrd', append: 'console=ttyS0', artifactFile: '/r/artifacts.raw', qmpSocket: '/t/qmp.sock', vsockCid: null };

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import {
   cpuHasVirt, probeKvmOn, judgeStart, decideAccel, fallBackToTcg, fallbackNotifier, probePayload, startProbeGuest,
   probeKvm, realKvmHost, probeCacheFile, PROBE_EXIT_CODE, type KvmHost, type KvmProbeRecord,
-} from '../../src/host/kvm.ts';
+} from '../../src/vm/kvm.ts';
 import { kvmStartFailure, qemuVersion, type QemuOnce } from '../../src/vm/qemu.ts';
 import { probeArgv } from '../../src/vm/qemu-args.ts';
-import { kvmFact } from '../../src/host/facts.ts';
+import { kvmFact } from '../../src/doctor/facts.ts';
 import { KreproError } from '../../src/util/errors.ts';
 
 const VMX = 'processor\t: 0\nflags\t\t: fpu vme msr pae vmx ept hypervisor\n';

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.ts';
-import type { LoopRecord } from './types.ts';
+import type { LoopRecord } from '../loop/types.ts';
 import { appendHistory, loopEntry, loopHistory, readHistory, type HistoryEntry } from '../history/index.ts';
-import { loopHtml, type RatePoint } from '../report/html.ts';
+import { loopHtml, type RatePoint } from './html.ts';
 
 /**
  * What a loop leaves once it ends (also after a merge): its entries in the

@@ -1,8 +1,8 @@
 import { access, constants, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { probeArgv, PROBE_EXIT_PORT } from '../vm/qemu-args.ts';
-import { kvmStartFailure, qemuBinary, runQemuOnce, type QemuOnce } from '../vm/qemu.ts';
+import { probeArgv, PROBE_EXIT_PORT } from './qemu-args.ts';
+import { kvmStartFailure, qemuBinary, runQemuOnce, type QemuOnce } from './qemu.ts';
 import { cacheRoot } from '../util/paths.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { envError } from '../util/errors.ts';
