@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
+import { lineSplitter } from './lines.ts';
 
 /**
  * The one module that starts QEMU. QEMU runs under `setpriv --pdeathsig
@@ -29,27 +29,15 @@ export function startQemu(argv: string[], consoleLog: string, onLine: (line: str
     encoding: 'buffer',
   });
   let running = true;
-  let pending = '';
-  const dec = new StringDecoder('utf8');
+  const lines = lineSplitter(onLine);
   p.stdout!.on('data', (chunk: Buffer) => {
     log.write(chunk);
-    pending += dec.write(chunk);
-    let i;
-    while ((i = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, i).replace(/\r/g, '');
-      pending = pending.slice(i + 1);
-      onLine(line);
-    }
-    // A single enormous line (flood without newlines) is cut, not buffered forever.
-    if (pending.length > 1 << 20) {
-      onLine(pending.replace(/\r/g, ''));
-      pending = '';
-    }
+    lines.data(chunk);
   });
   const exited = (async () => {
     const r = await p;
     running = false;
-    if (pending) onLine(pending.replace(/\r/g, ''));
+    lines.end();
     await new Promise<void>((res) => log.end(() => res()));
     const stderr = r.stderr instanceof Uint8Array ? Buffer.from(r.stderr).toString('utf8') : String(r.stderr ?? '');
     return { code: r.exitCode ?? null, signal: r.signal ?? null, stderr };

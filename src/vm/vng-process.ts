@@ -1,6 +1,6 @@
 import { execa, execaSync, type ResultPromise } from 'execa';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
+import { lineSplitter } from './lines.ts';
 import { vmHandle, type QemuProcess } from './qemu.ts';
 
 /**
@@ -65,39 +65,14 @@ export function startVng(argv: string[], consoleLog: string, onLine: (line: stri
   });
   let running = true;
   let stderrTail = '';
-  const splitter = (keep: boolean) => {
-    const dec = new StringDecoder('utf8');
-    let pending = '';
-    const emit = keep
-      ? () => {}
-      : (line: string) => {
-          log.write(line + '\n');
-          onLine(line);
-        };
-    return {
-      data: (chunk: Buffer) => {
-        const text = dec.write(chunk);
-        if (keep) stderrTail = (stderrTail + text).slice(-65536);
-        pending += text;
-        let i;
-        while ((i = pending.indexOf('\n')) >= 0) {
-          emit(pending.slice(0, i).replace(/\r/g, ''));
-          pending = pending.slice(i + 1);
-        }
-        if (pending.length > 1 << 20) {
-          emit(pending.replace(/\r/g, ''));
-          pending = '';
-        }
-      },
-      end: () => {
-        pending += dec.end();
-        if (pending) emit(pending.replace(/\r/g, ''));
-        pending = '';
-      },
-    };
-  };
-  const out = splitter(false);
-  const err = splitter(true);
+  const out = lineSplitter((line) => {
+    log.write(line + '\n');
+    onLine(line);
+  });
+  // stderr is kept (its tail), not split into console lines.
+  const err = lineSplitter(() => {}, (text) => {
+    stderrTail = (stderrTail + text).slice(-65536);
+  });
   p.stdout!.on('data', out.data);
   p.stderr!.on('data', err.data);
   const ended = (s: NodeJS.ReadableStream) => new Promise<void>((res) => {
