@@ -1,5 +1,5 @@
 import { mkdir, readFile, rename, writeFile, copyFile, readdir, utimes } from 'node:fs/promises';
-import { join, basename } from 'node:path';
+import { join, basename, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { BuildOptions, BuildResult } from './types.ts';
 import { cacheRoot } from '../util/paths.ts';
@@ -25,7 +25,7 @@ function resultFrom(dir: string, m: BuildMeta, cached: boolean, seconds: number)
     cached,
     seconds,
     dir,
-    bzImage: join(dir, 'arch/x86/boot/bzImage'),
+    bzImage: join(dir, BZIMAGE_IN_BUILD),
     modules: join(dir, 'modinst'),
     config: join(dir, '.config'),
     systemMap: join(dir, 'System.map'),
@@ -36,6 +36,25 @@ function resultFrom(dir: string, m: BuildMeta, cached: boolean, seconds: number)
     kernelRelease: m.kernelRelease,
     log: join(dir, 'build.log'),
   };
+}
+
+/** Where a build keeps its bzImage, relative to the build dir (the O= layout). */
+export const BZIMAGE_IN_BUILD = 'arch/x86/boot/bzImage';
+
+/**
+ * The build a bzImage belongs to, when it sits in a krepro build dir
+ * (<O>/arch/x86/boot/bzImage, with build meta): its .config, System.map,
+ * vmlinux and modules come along. Null for a bzImage anywhere else.
+ */
+export async function buildOfBzImage(bzImage: string): Promise<BuildResult | null> {
+  const dir = resolve(bzImage, '..', '..', '..', '..');
+  const meta = await readMeta(dir);
+  return meta ? { ...resultFrom(dir, meta, true, 0), bzImage } : null;
+}
+
+/** The build dir of a bzImage path in the O= layout (whether or not it is a krepro build). */
+export function buildDirOfBzImage(bzImage: string): string {
+  return resolve(bzImage, '..', '..', '..', '..');
 }
 
 /**

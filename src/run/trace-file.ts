@@ -1,9 +1,9 @@
-import { join } from 'node:path';
-import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary } from '../trace/analyze.ts';
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import type { TraceAccel } from '../trace/analyze.ts';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
 import type { RunRecord, VcpuState } from './types.ts';
+import { readArtifacts } from './artifacts-channel.ts';
+import { extractFtraceDumpInfo } from '../trace/parse.ts';
+import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary, type TraceAccel } from '../trace/analyze.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 
 /**
@@ -44,3 +44,37 @@ export async function accelBeside(tracePath: string): Promise<TraceAccel> {
     return 'unknown';
   }
 }
+
+/** trace.txt: the guest's tracefs dump (artifact channel) or, on a stall, the ftrace dump cut from the console. */
+export async function collectTrace(runDir: string, consoleText: string, cpus: number, accel: 'kvm' | 'tcg'): Promise<RunRecord['analysis']> {
+  const raw = await readFile(join(runDir, 'artifacts.raw')).catch(() => Buffer.alloc(0));
+  const { files, incomplete } = readArtifacts(raw);
+  for (const [name, body] of Object.entries(files)) {
+    const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
+    await writeFile(join(runDir, safe === 'trace.txt' ? 'trace.txt' : `guest-${safe}`), body);
+  }
+  let truncated = incomplete.includes('trace.txt');
+  let fromConsole = false;
+  if (!files['trace.txt']) {
+    let dump: { text: string; complete: boolean } | null = null;
+    try {
+      dump = extractFtraceDumpInfo(consoleText);
+    } catch {
+      dump = null;
+    }
+    if (dump?.text) {
+      await writeFile(join(runDir, 'trace.txt'), dump.text);
+      truncated = !dump.complete;
+      fromConsole = true;
+    }
+  }
+  // Replay mmcid events, if the trace has any: findings go to analysis.json and run.json.
+  const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
+  if (!trace) return null;
+  try {
+    return await judgeRunTrace(runDir, trace, { cpus, truncated, startMayBeCut: fromConsole, accel });
+  } catch {
+    return null;
+  }
+}
+

@@ -19,6 +19,8 @@ export interface VcpuState {
   rip: string;              // hex
   symbol: string | null;    // "mm_cid_get+0x11f/0x200"
   source?: string | null;   // file:line when vmlinux + addr2line were at hand
+  interruptsOn?: boolean;   // RFLAGS.IF, when QEMU's registers showed it
+  halted?: boolean;         // in hlt (idle)
 }
 
 export interface RunTimings {
@@ -28,6 +30,8 @@ export interface RunTimings {
   workloadMs?: number | null;
   detectMs?: number | null;     // from QEMU start to first detection
   detectToExitMs?: number | null;
+  lastHeartbeatMs?: number;     // a hang: from QEMU start to the last heartbeat before it
+  heartbeatToExitMs?: number;   // a hang: from that heartbeat to QEMU gone
   totalMs: number;
 }
 
@@ -43,6 +47,15 @@ export interface WorkloadCounters {
   heartbeats: number;
 }
 
+/** The first thing that made the run stop: a kernel report's first line, or a hang krepro saw. */
+export interface Detection {
+  kind: string;                // rule kind (soft-lockup, rcu-stall, ...) or silent-hang
+  line: string;
+  atMs: number;                // from QEMU start
+  rule?: 'silence' | 'vcpu-samples';  // a silent hang: seen by the hang timeout, or by vCPUs stuck across QMP samples
+  samples?: number;            // vCPU samples taken before it
+}
+
 /** run.json: everything one run left, written atomically at the end. */
 export interface RunRecord {
   schema: 'krepro.run/1';
@@ -54,7 +67,7 @@ export interface RunRecord {
   report: CrashReport | null;
   unrelated: { title: string; type: string }[];
   signature: string | null;
-  detection: { kind: string; line: string; atMs: number } | null;
+  detection: Detection | null;
   kernel: KernelIdentity;
   qemu: {
     argv: string[];

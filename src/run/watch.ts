@@ -1,0 +1,201 @@
+import type { CrashReport } from '../console/types.ts';
+import type { Launcher, VmInstance, VmPlan, VmExit } from '../vm/launcher.ts';
+import type { CpuRegisters } from '../vm/qmp.ts';
+import { kvmStartFailure } from '../vm/qemu.ts';
+import type { RunRecord, VcpuState, WorkloadCounters } from './types.ts';
+import { ConsoleMonitor, INIT_PREFIX, HB_MARKER, DONE_MARKER } from './monitor.ts';
+import { step, initialState, type StopConfig, type WatchAction, type WatchEvent, type WatchState, type StopReason } from './stop-policy.ts';
+import { pickHangFrame } from './silent.ts';
+
+/**
+ * Boot once and watch until the guest ends, is ended after a detection, or
+ * hangs: the loop that carries out the stop policy's actions. Everything it
+ * touches comes in `WatchDeps` (the launcher, a clock, the artifact file's
+ * size, the symbolizer), so the fast tier runs it against a fake launcher
+ * replaying real consoles on a fake clock.
+ */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+export interface WatchDeps {
+  launcher: Launcher;
+  clock: Clock;
+  /** Bytes in the artifact channel's file so far (the guest's tracefs dump is slow under TCG). */
+  artifactBytes: () => Promise<number>;
+  /** Registers -> symbols (and file:line when `withSource` and vmlinux has debug info). */
+  symbolize: (regs: CpuRegisters[], withSource: boolean) => Promise<VcpuState[]>;
+}
+
+/** What the live progress line shows (progress.ts). */
+export interface WatchProgress {
+  phase: 'boot' | 'workload' | 'detected' | 'hang-check' | 'hang' | 'stopping' | 'done';
+  uptimeMs: number;
+  heartbeats: number;
+  counters: WorkloadCounters | null;
+  lastKernelLine: string | null;
+}
+
+export interface WatchInput {
+  plan: VmPlan;
+  consoleLog: string;
+  qmpSocket: string;
+  config: StopConfig;
+  hangTimeoutSec: number;
+  onLine?: (line: string) => void;
+  onProgress?: (p: WatchProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** What startWithFallback needs to know of one boot. */
+export interface StartAttempt {
+  startFailure?: string;       // QEMU did not start (host side)
+  accelFailure?: string;       // ... because KVM itself failed (kvmStartFailure's line)
+}
+
+export interface BootOutcome extends StartAttempt {
+  exit: { code: number | null; signal: string | null; byUs: boolean } | null;
+  stderr: string;
+  initSeen: boolean;
+  workloadDone: boolean;
+  silentHang: CrashReport | null;
+  stopReason: StopReason | null;
+  floodedBootBytes?: number | null;
+  vcpus?: VcpuState[] | null;
+  counters?: RunRecord['workload'];
+  detection?: RunRecord['detection'];
+  timings?: Partial<RunRecord['timings']>;
+}
+
+const TICK_MS = 250;
+
+export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootOutcome> {
+  const clock = deps.clock;
+  const cfg = inp.config;
+  const start = clock.now();
+  const mon = new ConsoleMonitor(start);
+  let state: WatchState = initialState(start, mon.state);
+  let lastKernelLine: string | null = null;
+  let byUs = false;
+  const pending: WatchEvent[] = [];
+
+  const onLine = (line: string) => {
+    inp.onLine?.(line);
+    if (line.trim() && !line.includes(INIT_PREFIX) && !line.includes(HB_MARKER) && !line.includes(DONE_MARKER) && !line.startsWith('krepro-')) lastKernelLine = line;
+    if (mon.push(line, clock.now())) pending.push({ type: 'detection' });
+  };
+  const vm: VmInstance = deps.launcher.start(inp.plan, { consoleLog: inp.consoleLog, qmpSocket: inp.qmpSocket, onLine });
+  let exitInfo: VmExit | null = null;
+  const exited = vm.exited.then((e) => (exitInfo = e));
+  const onAbort = () => pending.push({ type: 'abort' });
+  if (inp.signal?.aborted) onAbort();
+  inp.signal?.addEventListener('abort', onAbort);
+
+  let silentHang: CrashReport | null = null;
+  let vcpus: VcpuState[] | null = null;
+  let samplesTaken = 0;
+  const feed = (ev: WatchEvent): WatchAction => {
+    const r = step(state, ev, clock.now(), cfg);
+    state = r.state;
+    return r.action;
+  };
+  const stop = async () => {
+    byUs = true;
+    await vm.quit();
+    // Up to 3 s for QEMU to go by itself, then SIGKILL.
+    for (let waited = 0; waited < 3000 && vm.isRunning(); waited += 50) await Promise.race([exited, clock.sleep(50)]);
+    vm.kill('SIGKILL');
+  };
+  const progress = () => {
+    if (!inp.onProgress) return;
+    const s = mon.state;
+    const phase: WatchProgress['phase'] = state.stopped ? 'stopping' : state.hang ? 'hang' : state.detectedAt !== null ? 'detected'
+      : s.doneAtMs !== null ? 'done' : state.samples.length || state.sampling ? 'hang-check' : s.initAtMs !== null ? 'workload' : 'boot';
+    inp.onProgress({ phase, uptimeMs: clock.now() - start, heartbeats: s.counters?.heartbeats ?? 0, counters: s.counters, lastKernelLine });
+  };
+
+  /** Carry out one action; its answer (if any) is fed back at once. */
+  const act = async (a: WatchAction): Promise<boolean> => {
+    switch (a.type) {
+      case 'none':
+        return false;
+      case 'stop':
+        await stop();
+        return true;
+      case 'sample': {
+        const regs = await vm.registers();
+        samplesTaken++;
+        const v = regs ? await deps.symbolize(regs, false) : null;
+        return act(feed({ type: 'sample', vcpus: v }));
+      }
+      case 'inspect': {
+        // Where every vCPU is (with file:line when there is debug info), then an NMI so the kernel
+        // can print its own backtraces (unknown_nmi_panic=1 makes that a panic with the trace dump).
+        const regs = await vm.registers();
+        const v = regs ? await deps.symbolize(regs, true) : null;
+        vcpus = v ?? a.vcpus;
+        const silentMs = clock.now() - mon.state.lastOutputMs;
+        if (v || a.vcpus) await vm.injectNmi();
+        // A kernel that reported by itself titles the run; only a silent one is titled by its vCPUs.
+        silentHang = vcpus && mon.state.firstDetection === null ? pickHangFrame(vcpus, Math.round(silentMs / 1000)) : null;
+        return act(feed({ type: 'inspected', vcpus }));
+      }
+    }
+  };
+
+  try {
+    while (!exitInfo) {
+      await Promise.race([exited, clock.sleep(TICK_MS)]);
+      if (exitInfo) break;
+      let done = false;
+      while (pending.length && !done) done = await act(feed(pending.shift()!));
+      if (done) break;
+      const artifactBytes = await deps.artifactBytes();
+      if (await act(feed({ type: 'tick', artifactBytes }))) break;
+      progress();
+    }
+    await exited;
+  } finally {
+    inp.signal?.removeEventListener('abort', onAbort);
+    vm.kill('SIGKILL');
+  }
+  progress();
+  const exitAt = clock.now();
+  const e = exitInfo! as VmExit;
+  const s = mon.state;
+  if (s.lines === 0 && !byUs && e.code !== 0) {
+    const accelFailure = inp.plan.accel === 'kvm' ? kvmStartFailure(e.stderr) ?? undefined : undefined;
+    return { startFailure: accelFailure ?? (e.stderr.trim().split('\n').pop() || `exit ${e.code ?? e.signal}`), accelFailure, stderr: e.stderr, exit: { ...e, byUs }, initSeen: false, workloadDone: false, silentHang: null, stopReason: null };
+  }
+  // A hang is detected when it was seen (the silence, or the stuck vCPUs), before what our NMI makes the kernel print.
+  const hang = state.hang && silentHang ? state.hang : null;
+  const det = hang ? { kind: 'silent-hang', line: silentHang!.title, atMs: hang.atMs } : s.firstDetection;
+  const heartbeatLost = hang && s.lastHeartbeatMs !== null ? s.lastHeartbeatMs - start : null;
+  return {
+    exit: { code: e.code, signal: e.signal, byUs },
+    stderr: e.stderr,
+    stopReason: state.stopped?.reason ?? null,
+    initSeen: s.initAtMs !== null,
+    floodedBootBytes: state.floodedBootBytes,
+    workloadDone: s.doneAtMs !== null,
+    silentHang,
+    vcpus,
+    counters: s.counters,
+    detection: det
+      ? { kind: det.kind, line: det.line, atMs: det.atMs - start, ...(hang ? { rule: hang.kind === 'stuck' ? 'vcpu-samples' as const : 'silence' as const, samples: samplesTaken } : {}) }
+      : null,
+    timings: {
+      bootToInitMs: s.initAtMs !== null ? s.initAtMs - start : null,
+      workloadMs: s.initAtMs !== null ? (s.doneAtMs ?? exitAt) - s.initAtMs : null,
+      detectMs: det ? det.atMs - start : null,
+      detectToExitMs: det ? exitAt - det.atMs : null,
+      ...(heartbeatLost !== null ? { lastHeartbeatMs: heartbeatLost, heartbeatToExitMs: exitAt - start - heartbeatLost } : {}),
+    },
+  };
+}
