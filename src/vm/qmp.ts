@@ -115,8 +115,8 @@ export function parseRegisters(text: string): CpuRegisters[] {
       cur = { cpu: cpu >= 0 ? cpu : out.length, rip: r[1].toLowerCase() };
       out.push(cur);
       cpu = -1;
-      continue;
     }
+    // QEMU prints RFL, CPL and HLT on the RIP line.
     const f = /\bRFL=([0-9a-fA-F]+)\b/.exec(line);
     if (f && cur && cur.rflags === undefined) {
       cur.rflags = parseInt(f[1], 16);

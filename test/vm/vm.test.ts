@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -76,7 +77,17 @@ CPU#1
 RIP=ffffffff81002010 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0
 `;
   it('parses every vCPU', () => {
-    expect(parseRegisters(regs)).toEqual([{ cpu: 0, rip: 'ffffffff81001234' }, { cpu: 1, rip: 'ffffffff81002010' }]);
+    expect(parseRegisters(regs).map(({ cpu, rip }) => ({ cpu, rip }))).toEqual([{ cpu: 0, rip: 'ffffffff81001234' }, { cpu: 1, rip: 'ffffffff81002010' }]);
+  });
+  it('reads interrupts (RFL.IF), halt and privilege from a real 4-vCPU dump of the 7.2 stall', () => {
+    const real = readFileSync(join(import.meta.dirname, 'data', 'info-registers-a.txt'), 'utf8');
+    expect(parseRegisters(real)).toEqual([
+      { cpu: 0, rip: 'ffffffff81275d0c', rflags: 0x46, interruptsOn: false, cpl: 0, halted: false },
+      { cpu: 1, rip: 'ffffffff815a6ae3', rflags: 0x02, interruptsOn: false, cpl: 0, halted: false },
+      { cpu: 2, rip: 'ffffffff815a6df8', rflags: 0x06, interruptsOn: false, cpl: 0, halted: false },
+      { cpu: 3, rip: 'ffffffff8127b0e9', rflags: 0x02, interruptsOn: false, cpl: 0, halted: false },
+    ]);
+    expect(parseRegisters('CPU#0\nRIP=ffffffff81001234 RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\n')[0]).toMatchObject({ interruptsOn: true, halted: true });
   });
   it('symbolizes with System.map', () => {
     const map = parseSystemMap('ffffffff81001000 T queued_spin_lock_slowpath\nffffffff81001300 t mm_cid_get\nffffffff81002000 T mm_cid_get_slow\nffffffff81003000 T _etext\n');
