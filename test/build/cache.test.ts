@@ -40,6 +40,21 @@ describe('build progress', () => {
     expect(progressAt(5000, 1000, 60_000).percent).toBe(99);
     expect(progressAt(10, null, 1000)).toEqual({});
   });
+  it('the ETA follows the current build\'s rate once it has one', () => {
+    expect(progressAt(500, 1000, 60_000, 1 / 1000)).toEqual({ percent: 50, etaSec: 500 });
+    // 1000 expected steps: 400 in the first 40 s (ccache hits), then one step every 2 s.
+    let t = 0;
+    const seen: { percent?: number; etaSec?: number }[] = [];
+    const tr = progressTracker(1000, (p) => seen.push({ percent: p.percent, etaSec: p.etaSec }), () => t);
+    for (let i = 0; i < 400; i++) { t += 100; tr.line('  CC      a.o'); }
+    const early = seen.at(-1)!;
+    expect(early.etaSec).toBe(60);                   // 600 left at 10 steps/s
+    for (let i = 0; i < 100; i++) { t += 2000; tr.line('  CC      b.o'); }
+    const late = seen.at(-1)!;
+    // 500 left at the last 120 s's pace (0.5 steps/s): ~1000 s. The average since the start would say 240 s.
+    expect(late.etaSec).toBe(1000);
+    expect(progressAt(500, 1000, 240_000).etaSec).toBe(240);
+  });
   it('counts make steps only', () => {
     let t = 0;
     const seen: number[] = [];
