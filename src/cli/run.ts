@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { runOptions, toRunOptions, abortOnSignals } from './run-options.ts';
 import { progressPrinter } from './common.ts';
+import { liveProgress } from './live.ts';
 import { runKernel, resolveRunOptions, planRun, withBackendConfig } from '../run/run.ts';
 import { peekBuild } from '../build/build.ts';
 import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
@@ -30,13 +31,16 @@ const cmd: CommandModule = {
     }
     const { signal, dispose } = abortOnSignals();
     const printer = progressPrinter();
+    const live = args.json || args.verbose ? null : liveProgress();
     try {
       const rec = await runKernel({
         ...partial,
         build: partial.build ? { ...partial.build, progress: args.json ? undefined : printer } : undefined,
         signal,
         onLine: args.verbose ? (l) => process.stderr.write(l + '\n') : undefined,
+        onProgress: live?.onProgress,
       });
+      live?.end();
       await recordRun(rec, rec.dir, historyPath(partial.resultsDir ?? resultsRoot())).catch((e) => process.stderr.write(`krepro: could not record the run in the history index: ${(e as Error).message}\n`));
       // The plain-text report for the list, beside run.json (a run that reproduced or showed evidence).
       if (rec.verdict === 'reproduced' || Object.keys(rec.evidence?.kinds ?? {}).length) {
@@ -49,6 +53,7 @@ const cmd: CommandModule = {
       print(rec, args.json);
       process.exitCode = EXIT_FOR_VERDICT[rec.verdict];
     } finally {
+      live?.end();
       dispose();
     }
   },

@@ -26,3 +26,22 @@ export function vmProgressLine(p: WatchProgress, width = 120): string {
   if (p.lastKernelLine) line += ` | ${p.lastKernelLine.trim()}`;
   return line.length > width ? line.slice(0, Math.max(0, width - 1)) + '…' : line;
 }
+
+/**
+ * When to show the guest's progress: on a TTY the one live line is
+ * rewritten at every update (the watch loop ticks 4 times a second); in a
+ * pipe a line every `everyMs` (10 s), and at once when the phase changes
+ * (a report seen, a late heartbeat, a hang).
+ */
+export function progressGate(tty: boolean, everyMs = 10_000): (p: WatchProgress, now: number) => boolean {
+  let lastAt = -Infinity;
+  let lastPhase: WatchProgress['phase'] | null = null;
+  return (p, now) => {
+    if (tty || p.phase !== lastPhase || now - lastAt >= everyMs) {
+      lastAt = now;
+      lastPhase = p.phase;
+      return true;
+    }
+    return false;
+  };
+}
