@@ -22,8 +22,8 @@ import { funcOf } from './silent.ts';
  *   still pouring out more than FLOOD_BYTES);
  * - after init, nothing on the console for the hang timeout: inspect
  *   (the slow silent-hang rule);
- * - the heartbeat is late (`lateMs` after the last one): sample every
- *   vCPU's RIP every `sampleEveryMs`; when the last `samples` samples show
+ * - the heartbeat (one a second) is late (`lateMs`, 1.2 s, after the last one): sample every
+ *   vCPU's registers every `sampleEveryMs` (0.8 s); when the last `samples` (3) show
  *   every vCPU either idle or stuck (the same kernel function each time,
  *   with interrupts off or in a known spin such as mm_get_cid or
  *   queued_spin_lock_slowpath), at least one stuck, and the console said
@@ -58,7 +58,7 @@ export function stopConfig(o: { bootTimeoutSec: number; hangTimeoutSec: number; 
     hangTimeoutMs: o.hangTimeoutSec * 1000,
     graceMs: o.graceSec * 1000,
     deadlineMs: (o.bootTimeoutSec + o.durationSec + 2 * o.hangTimeoutSec + 60) * 1000,
-    fastHang: o.fastHang === false ? null : { lateMs: 1500, sampleEveryMs: 1000, samples: 3 },
+    fastHang: o.fastHang === false ? null : { lateMs: 1200, sampleEveryMs: 800, samples: 3 },
     nmiWaitMs: { silent: o.graceSec * 1000, stuck: 700 },
   };
 }

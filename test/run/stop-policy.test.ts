@@ -236,19 +236,21 @@ describe('stop policy, pure steps', () => {
     m.push('krepro-hb t=1 spawns=1', 2000);
     return { m, s: initialState(0, m.state) };
   };
-  it('no sample while heartbeats are on time; one per second once late; a heartbeat clears the samples', () => {
+  it('no sample while heartbeats are on time; one per interval once late; a heartbeat clears the samples', () => {
     const { m, s } = fresh();
-    expect(step(s, { type: 'tick' }, 3400, cfg).action).toEqual({ type: 'none' });
-    let r = step(s, { type: 'tick' }, 3600, cfg);
+    const { lateMs, sampleEveryMs } = cfg.fastHang!;
+    const late = 2000 + lateMs;                           // the heartbeat came at 2000
+    expect(step(s, { type: 'tick' }, late - 100, cfg).action).toEqual({ type: 'none' });
+    let r = step(s, { type: 'tick' }, late + 100, cfg);
     expect(r.action).toEqual({ type: 'sample' });
-    expect(step(r.state, { type: 'tick' }, 3850, cfg).action).toEqual({ type: 'none' });   // one in flight
-    r = step(r.state, { type: 'sample', vcpus: [{ cpu: 0, rip: '0', symbol: 'mm_get_cid+0x1c/0x2a' }] }, 3700, cfg);
+    expect(step(r.state, { type: 'tick' }, late + 350, cfg).action).toEqual({ type: 'none' });   // one in flight
+    r = step(r.state, { type: 'sample', vcpus: [{ cpu: 0, rip: '0', symbol: 'mm_get_cid+0x1c/0x2a' }] }, late + 200, cfg);
     expect(r.state.samples).toHaveLength(1);
-    expect(step(r.state, { type: 'tick' }, 4500, cfg).action).toEqual({ type: 'none' });  // < 1 s since
-    expect(step(r.state, { type: 'tick' }, 4700, cfg).action).toEqual({ type: 'sample' });
-    m.push('krepro-hb t=2 spawns=2', 4800);
-    r = step({ ...r.state, sampling: true }, { type: 'sample', vcpus: [{ cpu: 0, rip: '0', symbol: 'mm_get_cid+0x1c/0x2a' }] }, 4700, cfg);
-    expect(r.state.samples.map((x) => x.atMs)).toEqual([4700]);
+    expect(step(r.state, { type: 'tick' }, late + 200 + sampleEveryMs - 100, cfg).action).toEqual({ type: 'none' });
+    expect(step(r.state, { type: 'tick' }, late + 200 + sampleEveryMs, cfg).action).toEqual({ type: 'sample' });
+    m.push('krepro-hb t=2 spawns=2', late + 1000);
+    r = step({ ...r.state, sampling: true }, { type: 'sample', vcpus: [{ cpu: 0, rip: '0', symbol: 'mm_get_cid+0x1c/0x2a' }] }, late + 1100, cfg);
+    expect(r.state.samples.map((x) => x.atMs)).toEqual([late + 1100]);
   });
   it('three stuck samples with a quiet console -> inspect; output between them -> not', () => {
     const stuck = [{ cpu: 0, rip: '0', symbol: 'mm_get_cid+0x1c/0x2a' }];
