@@ -39,6 +39,7 @@ export function entryOf(out: Extract<StepRunOutcome, { kind: 'run' }>): RunEntry
     unrelated: out.unrelated.map((u) => u.title),
   };
   if (out.unrelated.length) e.unrelatedTypes = out.unrelated.map((u) => u.type);
+  if (out.altTitles?.length) e.altTitles = out.altTitles;
   if (out.runDir) e.runDir = out.runDir;
   if (out.traced !== undefined) e.traced = out.traced;
   return e;

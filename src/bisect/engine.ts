@@ -7,7 +7,7 @@ import { usageError } from '../util/errors.ts';
 import { runBisection, newState, countRuns, describeSignature, short, DEFAULT_CONFIDENCE } from './driver.ts';
 import { GitSession, GitTopology } from './git-history.ts';
 import { fmtP } from './policy.ts';
-import type { BisectEnv, BisectState, Signature } from './types.ts';
+import { readBisectState, type BisectEnv, type BisectState, type Signature } from './types.ts';
 
 /**
  * Bisection over a real git tree: validates the range, creates a worktree
@@ -131,13 +131,13 @@ export async function startBisect(opts: BisectOptions, envFactory: EnvFactory): 
 
 export async function resumeBisect(dir: string, envFactory: EnvFactory, log?: (l: string) => void, o: { jobs?: number } = {}): Promise<BisectReport> {
   dir = resolve(dir);
-  let state: BisectState;
+  let state: BisectState | null;
   try {
-    state = JSON.parse(await readFile(join(dir, 'bisect.json'), 'utf8')) as BisectState;
+    state = await readBisectState(dir);
   } catch {
-    throw usageError(`no bisection to resume in ${dir}: pass the bisect-<id> dir that holds bisect.json`);
+    throw usageError(`${dir}/bisect.json is not a krepro bisection state`);
   }
-  if (state.schema !== 'krepro.bisect/1') throw usageError(`${dir}/bisect.json is not a krepro bisection state`);
+  if (!state) throw usageError(`no bisection to resume in ${dir}: pass the bisect-<id> dir that holds bisect.json`);
   if (o.jobs !== undefined) {
     if (!(Number.isInteger(o.jobs) && o.jobs >= 1)) throw usageError(`--jobs ${o.jobs}: give a positive integer (VMs at once)`);
     state.jobs = o.jobs;

@@ -91,7 +91,7 @@ export function realEnv(o: {
       const traced = kinds.length ? { traced: found !== null && !rec.evidence?.truncated } : {};
       switch (rec.verdict) {
         case 'reproduced':
-          return withEvidence({ kind: 'run', crashed: true, title: rec.title, type: rec.type, unrelated: rec.unrelated, runDir }, found, kinds);
+          return withEvidence({ kind: 'run', crashed: true, title: rec.title, type: rec.type, ...(rec.report?.altTitles.length ? { altTitles: rec.report.altTitles } : {}), unrelated: rec.unrelated, runDir }, found, kinds);
         case 'not-reproduced':
           // With no signature every report reproduces; keep any stray ones as unrelated.
           return withEvidence(rec.unrelated.length > 0

@@ -1,5 +1,6 @@
 import type { Counts } from './policy.ts';
 import type { RunEntry, Signature } from './types.ts';
+import { titlesMatch } from '../verdict/verdict.ts';
 
 /**
  * Which crashes are the bug: the signature, and the counts of a commit's
@@ -21,7 +22,7 @@ export const EVIDENCE_TYPE = 'EVIDENCE';
 export function matchesSignature(sig: Signature | null, title: string, type: string | null = null, evidence: readonly string[] = []): boolean {
   if (evidence.includes(title)) return true;
   if (!sig) return true;
-  if (sig.source === 'regex') return new RegExp(sig.regex).test(title);
+  if (sig.source === 'regex') return titlesMatch([title], sig);
   if (sig.titles.includes(title)) return true;
   if (sig.source === 'bad-endpoint' && sig.kinds && type !== null && sig.kinds.includes(type)) return !(sig.exclude ?? []).includes(title);
   return false;
@@ -50,7 +51,8 @@ export function countRuns(runs: RunEntry[], sig: Signature | null, o: CountOptio
 
 export function runMatches(r: RunEntry, sig: Signature | null, evidence: readonly string[] = []): boolean {
   if (r.kind !== 'crash') return false;
-  const items: [string | null, string | null][] = [[r.title, r.type], ...r.unrelated.map((t, i): [string, string | null] => [t, r.unrelatedTypes?.[i] ?? null])];
+  // The first report under its title and its alternative titles, then each unrelated one.
+  const items: [string | null, string | null][] = [[r.title, r.type], ...(r.altTitles ?? []).map((t): [string, string | null] => [t, r.type]), ...r.unrelated.map((t, i): [string, string | null] => [t, r.unrelatedTypes?.[i] ?? null])];
   return items.some(([t, ty]) => !!t && matchesSignature(sig, t, ty, evidence));
 }
 

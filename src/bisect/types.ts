@@ -1,4 +1,6 @@
 /** Data that flows between the bisection driver, its environment and bisect.json. */
+import { join } from 'node:path';
+import { readRecord } from '../util/fs.ts';
 
 /** One run's outcome as the environment reports it. */
 export type StepRunOutcome =
@@ -8,6 +10,7 @@ export type StepRunOutcome =
       crashed: boolean;
       title: string | null;
       type: string | null;
+      altTitles?: string[];        // the first report's alternative titles (the signature sees them too)
       unrelated: { title: string; type: string }[];
       bootFailed?: boolean;
       runDir?: string;
@@ -46,6 +49,7 @@ export interface RunEntry {
   kind: 'crash' | 'clean' | 'boot-failed';
   title: string | null;
   type: string | null;
+  altTitles?: string[];
   unrelated: string[];
   /** Report types of `unrelated`, same order (a learnt signature matches by type). */
   unrelatedTypes?: (string | null)[];
@@ -166,4 +170,9 @@ export interface Topology {
   classes(tested: string[]): Promise<ClassInfo[]>;
   /** True when k is c or an ancestor of c. */
   contains(c: string, k: string): Promise<boolean>;
+}
+
+/** bisect.json of a bisection dir, typed (null when there is none; throws on another record). */
+export function readBisectState(dir: string): Promise<BisectState | null> {
+  return readRecord<BisectState>(join(dir, 'bisect.json'), 'krepro.bisect/1');
 }

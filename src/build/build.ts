@@ -19,27 +19,34 @@ import { requireFreeSpace } from '../host/facts.ts';
 
 const say = (opts: BuildOptions, message: string) => opts.progress?.({ phase: 'source', message });
 
+/** Where a build keeps its bzImage, relative to the build dir (the O= layout). */
+export const BZIMAGE_IN_BUILD = 'arch/x86/boot/bzImage';
+
+/** Where a build dir keeps what runs, reports and symbolization use: the one copy of the layout. */
+export function buildLayout(dir: string): Pick<BuildResult, 'bzImage' | 'modules' | 'config' | 'systemMap' | 'vmlinux' | 'log'> {
+  return {
+    bzImage: join(dir, BZIMAGE_IN_BUILD),
+    modules: join(dir, 'modinst'),
+    config: join(dir, '.config'),
+    systemMap: join(dir, 'System.map'),
+    vmlinux: join(dir, 'vmlinux'),
+    log: join(dir, 'build.log'),
+  };
+}
+
 function resultFrom(dir: string, m: BuildMeta, cached: boolean, seconds: number): BuildResult {
   return {
     key: m.key,
     cached,
     seconds,
     dir,
-    bzImage: join(dir, BZIMAGE_IN_BUILD),
-    modules: join(dir, 'modinst'),
-    config: join(dir, '.config'),
-    systemMap: join(dir, 'System.map'),
-    vmlinux: join(dir, 'vmlinux'),
+    ...buildLayout(dir),
     tree: m.repo,
     commit: m.commit,
     patches: m.patches,
     kernelRelease: m.kernelRelease,
-    log: join(dir, 'build.log'),
   };
 }
-
-/** Where a build keeps its bzImage, relative to the build dir (the O= layout). */
-export const BZIMAGE_IN_BUILD = 'arch/x86/boot/bzImage';
 
 /**
  * The build a bzImage belongs to, when it sits in a krepro build dir

@@ -6,17 +6,19 @@ import { usageError } from '../util/errors.ts';
 import type { RunRecord } from '../run/types.ts';
 import type { LoopRecord, RunSummary } from './types.ts';
 import { loopStats, summarizeRun } from './summary.ts';
+import { readRecord } from '../util/fs.ts';
+import { readRunRecord } from '../run/record.ts';
 import { runDirName } from './loop.ts';
 
 export async function readLoop(dir: string): Promise<LoopRecord> {
   const f = join(dir, 'loop.json');
-  let rec: LoopRecord;
+  let rec: LoopRecord | null;
   try {
-    rec = JSON.parse(await readFile(f, 'utf8'));
+    rec = await readRecord<LoopRecord>(f, 'krepro.loop/1');
   } catch (e) {
-    throw usageError(`cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a loop dir made by krepro loop`);
+    throw usageError(`${(e as Error).message}: give a loop dir made by krepro loop`);
   }
-  if (rec.schema !== 'krepro.loop/1') throw usageError(`${f} is not a krepro loop record (schema ${String(rec.schema)})`);
+  if (!rec) throw usageError(`cannot read ${f}: give a loop dir made by krepro loop`);
   return rec;
 }
 
@@ -46,7 +48,8 @@ export async function findLoopDirs(dirs: string[]): Promise<string[]> {
 
 async function resummarize(loopDir: string, s: RunSummary, index: number, rel: string): Promise<RunSummary> {
   try {
-    const rec = JSON.parse(await readFile(join(loopDir, s.dir, 'run.json'), 'utf8')) as RunRecord;
+    const rec = await readRunRecord(join(loopDir, s.dir));
+    if (!rec) throw new Error('no run.json');
     return summarizeRun(rec, index, rel);
   } catch {
     return { ...s, index, dir: rel };   // runKernel threw: the summary is all there is

@@ -6,6 +6,8 @@ import { writeJsonAtomic } from '../util/fs.ts';
 import { usageError } from '../util/errors.ts';
 import type { RunRecord } from '../run/types.ts';
 import type { LoopRecord } from './types.ts';
+import { readLoop } from './merge.ts';
+import { readRunRecord } from '../run/record.ts';
 import { loopStats, summarizeRun } from './summary.ts';
 
 /**
@@ -15,16 +17,11 @@ import { loopStats, summarizeRun } from './summary.ts';
  * evidence): the traces are the data, the findings follow from them.
  */
 export async function reanalyzeLoop(dir: string, evidenceKinds: readonly string[] = DEFAULT_EVIDENCE_KINDS): Promise<LoopRecord> {
-  let loop: LoopRecord;
-  try {
-    loop = JSON.parse(await readFile(join(dir, 'loop.json'), 'utf8')) as LoopRecord;
-  } catch (e) {
-    throw usageError(`cannot read ${join(dir, 'loop.json')} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a loop dir`);
-  }
+  const loop = await readLoop(dir);
   const runs = [];
   for (const s of loop.runs) {
     const runDir = join(dir, s.dir);
-    const rec = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8').catch(() => 'null')) as RunRecord | null;
+    const rec = await readRunRecord(runDir).catch(() => null);
     if (!rec) { runs.push(s); continue; }
     const trace = await readFile(join(runDir, 'trace.txt'), 'utf8').catch(() => null);
     if (trace) {

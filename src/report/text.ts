@@ -9,7 +9,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { RunRecord } from '../run/types.ts';
-import type { TraceAnalysis } from '../trace/analyze.ts';
+import { readAnalysis } from '../run/trace-file.ts';
+import { readRunRecord } from '../run/record.ts';
+import { readBisectState, type BisectState } from '../bisect/types.ts';
+import { readRecord } from '../util/fs.ts';
 import type { CrashReport } from '../console/types.ts';
 import type { LoopRecord } from '../loop/types.ts';
 import { loopStats, pct } from '../loop/summary.ts';
@@ -27,23 +30,8 @@ export interface ReportOptions {
   maxConsoleLines?: number;     // default 60
 }
 
-/** A bisect.json as far as the report needs it (src/bisect/types.ts has the full shape). */
-interface BisectLike {
-  schema: string;
-  bad: string;
-  good: string;
-  fixed?: boolean;
-  commits: Record<string, { commit: string; role: string; runs: { kind: string; title: string | null; runDir?: string }[]; decision: string | null }>;
-  order: string[];
-  answer: { kind: string; commit: string | null; confidence: number; candidates?: { commit: string; p: number }[] } | null;
-  meta?: Record<string, unknown>;
-}
-
 type Kind = 'run' | 'loop' | 'bisect';
 
-async function readJson<T>(p: string): Promise<T | null> {
-  try { return JSON.parse(await readFile(p, 'utf8')) as T; } catch { return null; }
-}
 async function isFile(p: string): Promise<boolean> {
   try { return (await stat(p)).isFile(); } catch { return false; }
 }
@@ -68,7 +56,7 @@ function buildDirOf(bzImage: string | undefined | null): string | null {
 }
 
 async function loadRun(dir: string): Promise<RunRecord | null> {
-  return readJson<RunRecord>(join(dir, 'run.json'));
+  return readRunRecord(dir).catch(() => null);
 }
 
 interface Primary {
@@ -138,7 +126,7 @@ interface Finding { summary: string; lines: string[] }
  * trace lines) when it is there, else run.json's summary (no lines).
  */
 async function findings(p: Primary): Promise<Finding[]> {
-  const full = await readJson<TraceAnalysis>(join(p.dir, 'analysis.json'));
+  const full = await readAnalysis(p.dir);
   const list: { kind: string; message: string; lines?: string[] }[] = full?.anomalies ?? p.rec.analysis?.anomalies ?? [];
   return list.map((f) => ({ summary: `${f.kind}: ${f.message}`, lines: (f.lines ?? []).slice(0, 12) }));
 }
@@ -166,11 +154,11 @@ function runLine(rec: RunRecord): string[] {
   return lines;
 }
 
-export async function loadTarget(dir: string): Promise<{ kind: Kind; bisect?: BisectLike; loop?: LoopRecord; run?: RunRecord }> {
+export async function loadTarget(dir: string): Promise<{ kind: Kind; bisect?: BisectState; loop?: LoopRecord; run?: RunRecord }> {
   const abs = resolve(dir);
-  const bisect = await readJson<BisectLike>(join(abs, 'bisect.json'));
+  const bisect = await readBisectState(abs).catch(() => null);
   if (bisect) return { kind: 'bisect', bisect };
-  const loop = await readJson<LoopRecord>(join(abs, 'loop.json'));
+  const loop = await readRecord<LoopRecord>(join(abs, 'loop.json'), 'krepro.loop/1').catch(() => null);
   if (loop) return { kind: 'loop', loop };
   const run = await loadRun(abs);
   if (run) return { kind: 'run', run };

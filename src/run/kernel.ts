@@ -3,7 +3,7 @@ import { join, resolve, basename } from 'node:path';
 import type { RunOptions } from './options.ts';
 import type { KernelIdentity, Verdict } from './types.ts';
 import type { BuildResult } from '../build/types.ts';
-import { buildKernel, buildOfBzImage, buildDirOfBzImage } from '../build/build.ts';
+import { buildKernel, buildOfBzImage, buildDirOfBzImage, buildLayout } from '../build/build.ts';
 import { holdBuild } from '../build/cache.ts';
 import { withBackendConfig } from './plan.ts';
 import { exists } from '../util/fs.ts';
@@ -50,7 +50,7 @@ export async function acquireKernel(o: RunOptions, runDir: string): Promise<Kern
   } else {
     const k = resolve(o.kernel!);
     if (!(await exists(k))) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
-    configText = await readFile(join(buildDirOfBzImage(k), '.config'), 'utf8').catch(() => null);
+    configText = await readFile(buildLayout(buildDirOfBzImage(k)).config, 'utf8').catch(() => null);
     build = await buildOfBzImage(k);
     kernel = build ? identityOf(build) : { tree: null, commit: null, buildKey: null, patches: [], bzImage: k };
   }

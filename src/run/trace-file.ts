@@ -3,7 +3,7 @@ import { join, dirname } from 'node:path';
 import type { RunRecord, VcpuState } from './types.ts';
 import { readArtifacts } from './artifacts-channel.ts';
 import { extractFtraceDumpInfo } from '../trace/parse.ts';
-import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary, type TraceAccel } from '../trace/analyze.ts';
+import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary, type TraceAccel, type TraceAnalysis } from '../trace/analyze.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 
 /**
@@ -17,6 +17,15 @@ export async function judgeRunTrace(runDir: string, trace: string, opts: Analyze
   if (!a.mmcidEvents) return null;
   await writeJsonAtomic(join(runDir, 'analysis.json'), a);
   return summarizeAnalysis(a);
+}
+
+/** analysis.json of a run dir (what judgeRunTrace wrote), null when there is none. */
+export async function readAnalysis(runDir: string): Promise<TraceAnalysis | null> {
+  try {
+    return JSON.parse(await readFile(join(runDir, 'analysis.json'), 'utf8')) as TraceAnalysis;
+  } catch {
+    return null;
+  }
 }
 
 /** A trace.txt without a tracefs header is the kernel's console dump (ftrace_dump_on_oops), whose start may be cut. */

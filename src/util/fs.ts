@@ -1,4 +1,4 @@
-import { mkdir, open, rename, writeFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, writeFile, rm, stat, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { dirname } from 'node:path';
@@ -49,3 +49,24 @@ export async function rmrf(path: string): Promise<void> {
 }
 
 export { writeFile };
+
+/** A JSON record of krepro's (run.json, loop.json, bisect.json): its `schema` tag names its one type. */
+export type RecordFile<S extends string> = { schema: S };
+
+/**
+ * Read a record and check its schema tag: the one place a parsed record
+ * becomes its type. Null when the file is missing or unreadable JSON;
+ * throws when the file holds another record (the message names the schema
+ * found), so a reader never works on the wrong shape.
+ */
+export async function readRecord<T extends RecordFile<string>>(path: string, schema: T['schema']): Promise<T | null> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    return null;
+  }
+  const found = v && typeof v === 'object' ? (v as { schema?: unknown }).schema : undefined;
+  if (found !== schema) throw new Error(`${path} is not a ${schema} record (schema ${JSON.stringify(found ?? null)})`);
+  return v as T;
+}

@@ -42,18 +42,28 @@ export interface Decision {
   reason: string;
 }
 
-export function matches(r: CrashReport, signature: string | null, title: string | null): boolean {
-  if (title) return r.title === title || r.altTitles.includes(title);
-  if (signature) {
-    let re: RegExp;
-    try {
-      re = new RegExp(signature);
-    } catch {
-      return false;
-    }
-    return re.test(r.title) || r.altTitles.some((t) => re.test(t));
+/** A signature: a regex over titles, or exact titles. */
+export type TitleSignature = { regex: string } | { titles: readonly string[] };
+
+/**
+ * The one signature test (runs, loops, bisections): does any of a report's
+ * titles (its title and its alternative titles) match? No signature
+ * matches everything; an invalid regex matches nothing.
+ */
+export function titlesMatch(titles: readonly string[], sig: TitleSignature | null): boolean {
+  if (!sig) return true;
+  if ('titles' in sig) return titles.some((t) => sig.titles.includes(t));
+  let re: RegExp;
+  try {
+    re = new RegExp(sig.regex);
+  } catch {
+    return false;
   }
-  return true;
+  return titles.some((t) => re.test(t));
+}
+
+export function matches(r: CrashReport, signature: string | null, title: string | null): boolean {
+  return titlesMatch([r.title, ...r.altTitles], title ? { titles: [title] } : signature ? { regex: signature } : null);
 }
 
 export function decide(o: Observed): Decision {

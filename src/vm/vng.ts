@@ -7,6 +7,7 @@ import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from './cmdline.ts';
 import { buildGuestBinaries } from '../image/guest-binaries.ts';
 import { guestCmdline, guestParamsOf } from '../image/cmdline.ts';
 import { findTestLockup } from '../image/initramfs.ts';
+import { buildLayout, buildDirOfBzImage } from '../build/build.ts';
 import { envError, usageError } from '../util/errors.ts';
 import { guestDir } from '../util/paths.ts';
 import { exists } from '../util/fs.ts';
@@ -243,7 +244,7 @@ export async function planVng(
 
 /** The installed modules of a krepro build (<O>/modinst next to <O>/arch/x86/boot/bzImage), when it has test_lockup.ko. */
 async function modulesFor(bzImage: string): Promise<string | null> {
-  const modinst = join(resolve(bzImage, '..', '..', '..', '..'), 'modinst');
+  const modinst = buildLayout(buildDirOfBzImage(bzImage)).modules;
   const hit = await findTestLockup(modinst).catch(() => null);
   return hit ? modinst : null;
 }
