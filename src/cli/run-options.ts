@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import type { RunOptions } from '../run/options.ts';
+import { RUN_DEFAULTS, type RunOptions } from '../run/options.ts';
 import { buildOptions, toBuildOptions } from './common.ts';
 import { usageError } from '../util/errors.ts';
 import { parseEvidenceKinds } from '../verdict/evidence.ts';
@@ -18,25 +18,26 @@ import { scenarioOption, scenarioOf } from './scenario.ts';
 export function runOptions<T>(y: Argv<T>) {
   return scenarioOption(buildOptions(y))
     .option('kernel', { type: 'string', describe: 'boot this bzImage instead of building' })
-    .option('cpus', { type: 'number', default: 4, describe: 'vCPUs (-smp)' })
-    .option('memory', { type: 'number', default: 1024, describe: 'guest memory in MB' })
-    .option('duration', { type: 'number', default: 60, describe: 'workload duration in seconds' })
+    .option('cpus', { type: 'number', default: RUN_DEFAULTS.cpus, describe: 'vCPUs (-smp)' })
+    .option('memory', { type: 'number', default: RUN_DEFAULTS.memoryMb, describe: 'guest memory in MB' })
+    .option('duration', { type: 'number', default: RUN_DEFAULTS.durationSec, describe: 'workload duration in seconds' })
     .option('threads', { type: 'number', describe: 'workload threads (default 2 x vCPUs)' })
     .option('evidence', { type: 'string', array: true, describe: 'mmcid trace findings that count as bug evidence without a stall (fixup-missed-task, cid-leak, ...): recorded per run, rated by loop, a bad run for bisect' })
     .option('workload', { type: 'string', describe: 'workload mode and knobs: mode=wave (default) or mode=cells[,cells=N][,cell-threads=N][,linger-us=US][,pressure=N]' })
-    .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'KVM when usable, else multi-threaded TCG' })
-    .option('boot', { choices: ['legacy', 'fast'] as const, default: 'fast' as const, describe: 'fast: qboot firmware and a shorter kernel boot; legacy: SeaBIOS as before (QEMU backend)' })
+    .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: RUN_DEFAULTS.accel, describe: 'KVM when usable, else multi-threaded TCG' })
+    .option('boot', { choices: ['legacy', 'fast'] as const, default: RUN_DEFAULTS.boot, describe: 'fast: qboot firmware and a shorter kernel boot; legacy: SeaBIOS as before (QEMU backend)' })
     .option('append', { type: 'string', describe: 'added to the kernel command line' })
     .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
     .option('title', { type: 'string', describe: 'exact title: only it counts as reproduced' })
     .option('self-test', { choices: ['soft-lockup', 'rcu-stall', 'hung-task', 'silent-hang'] as const, describe: 'load test_lockup to cause that real condition (silent-hang: every CPU spins with interrupts off)' })
-    .option('hang-timeout', { type: 'number', default: 45, describe: 'seconds of silence that make a silent hang' })
-    .option('boot-timeout', { type: 'number', default: 120, describe: 'seconds to reach init' })
-    .option('grace', { type: 'number', default: 10, describe: 'seconds to keep reading after the first report' })
+    .option('hang-timeout', { type: 'number', default: RUN_DEFAULTS.hangTimeoutSec, describe: 'seconds of silence that make a silent hang' })
+    .option('fast-hang', { type: 'boolean', default: RUN_DEFAULTS.fastHang, describe: 'when the heartbeat is late, sample the vCPUs over QMP: a hang is seen in seconds (--no-fast-hang: only the hang timeout)' })
+    .option('boot-timeout', { type: 'number', default: RUN_DEFAULTS.bootTimeoutSec, describe: 'seconds to reach init' })
+    .option('grace', { type: 'number', default: RUN_DEFAULTS.graceSec, describe: 'seconds to keep reading after the first report' })
     .option('trace', { type: 'string', array: true, describe: 'trace events to enable in the guest (e.g. mmcid:* sched:sched_switch)' })
     .option('trace-buffer', { type: 'number', describe: 'trace buffer per CPU in KB' })
     .option('results', { type: 'string', describe: 'results dir (default: results/ in the krepro checkout, or $KREPRO_RESULTS)' })
-    .option('backend', { choices: ['qemu', 'vng'] as const, default: 'qemu' as const, describe: 'boot with QEMU directly, or through virtme-ng' })
+    .option('backend', { choices: ['qemu', 'vng'] as const, default: RUN_DEFAULTS.backend, describe: 'boot with QEMU directly, or through virtme-ng' })
     .option('verbose', { type: 'boolean', default: false, describe: 'echo the console' });
 }
 
@@ -64,6 +65,7 @@ export function toRunOptions(a: RunArgs): Partial<RunOptions> {
     title: a.title ?? null,
     selfTest: a['self-test'] ?? null,
     hangTimeoutSec: a['hang-timeout'],
+    fastHang: a['fast-hang'] as boolean | undefined,
     bootTimeoutSec: a['boot-timeout'],
     graceSec: a.grace,
     traceEvents: traceEvents?.length ? traceEvents : null,

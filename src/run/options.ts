@@ -49,6 +49,7 @@ export const RUN_DEFAULTS = {
   accel: 'auto' as const,
   boot: 'fast' as const,
   hangTimeoutSec: 45,
+  fastHang: true,
   bootTimeoutSec: 120,
   graceSec: 10,
   backend: 'qemu' as const,

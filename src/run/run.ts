@@ -153,6 +153,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
     Object.assign(rec.timings, outcome.timings ?? {});
     rec.workload = outcome.counters ?? null;
     rec.vcpus = outcome.vcpus ?? null;
+    if (outcome.hangCheck) rec.hangCheck = outcome.hangCheck;
     rec.detection = outcome.detection ?? null;
     if (outcome.startFailure) return finish('infra-error', `QEMU failed to start: ${outcome.startFailure}`);
 

@@ -84,6 +84,7 @@ export interface RunRecord {
   timings: RunTimings;
   workload: WorkloadCounters | null;
   vcpus: VcpuState[] | null;   // from QMP on a silent hang
+  hangCheck?: { samples: number; lateHeartbeats: number };  // vCPU samples taken while the heartbeat was late (stop-policy.ts), and how many times it went late
   selfTest: string | null;
   durationSec: number;
   error?: string;              // infra-error / skip reason

@@ -70,6 +70,7 @@ export interface BootOutcome extends StartAttempt {
   vcpus?: VcpuState[] | null;
   counters?: RunRecord['workload'];
   detection?: RunRecord['detection'];
+  hangCheck?: RunRecord['hangCheck'];
   timings?: Partial<RunRecord['timings']>;
 }
 
@@ -100,6 +101,7 @@ export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootO
   let silentHang: CrashReport | null = null;
   let vcpus: VcpuState[] | null = null;
   let samplesTaken = 0;
+  let lateHeartbeats = 0;      // times the heartbeat went late and sampling began
   const feed = (ev: WatchEvent): WatchAction => {
     const r = step(state, ev, clock.now(), cfg);
     state = r.state;
@@ -129,6 +131,8 @@ export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootO
         await stop();
         return true;
       case 'sample': {
+        // A late spell begins with the first sample after a heartbeat.
+        if (state.lastSampleAt === null || (mon.state.lastHeartbeatMs ?? -Infinity) > state.lastSampleAt) lateHeartbeats++;
         const regs = await vm.registers();
         samplesTaken++;
         const v = regs ? await deps.symbolize(regs, false) : null;
@@ -187,6 +191,7 @@ export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootO
     silentHang,
     vcpus,
     counters: s.counters,
+    hangCheck: { samples: samplesTaken, lateHeartbeats },
     detection: det
       ? { kind: det.kind, line: det.line, atMs: det.atMs - start, ...(hang ? { rule: hang.kind === 'stuck' ? 'vcpu-samples' as const : 'silence' as const, samples: samplesTaken } : {}) }
       : null,

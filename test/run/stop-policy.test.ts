@@ -66,6 +66,7 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     expect(out).toMatchObject({ initSeen: true, workloadDone: true, detection: null, silentHang: null });
     expect(out.counters?.heartbeats).toBe(60);
     expect(calls.filter((c) => c.what !== 'kill')).toEqual([]);
+    expect(out.hangCheck).toEqual({ samples: 0, lateHeartbeats: 0 });
   });
 
   it.each([
@@ -135,6 +136,8 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     const moving = () => [0, 1, 2, 3].map((cpu) => ({ cpu, rip: busy[(cpu + n++) % busy.length], interruptsOn: n % 3 !== 0 }));
     const { out, calls } = await replay({ ...poweredOff(lines), registers: moving });
     expect(calls.filter((c) => c.what === 'registers').length).toBeGreaterThan(3);
+    // The heartbeat went late once (t=20 came 8 s late), the vCPUs were sampled all along, never a hang.
+    expect(out.hangCheck).toEqual({ samples: calls.filter((c) => c.what === 'registers').length, lateHeartbeats: 1 });
     expect(out.stopReason).toBeNull();
     expect(out.detection).toBeNull();
     expect(out.workloadDone).toBe(true);
