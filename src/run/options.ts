@@ -1,10 +1,10 @@
 import type { BuildOptions, BuildResult } from '../build/types.ts';
-import { parseWorkloadSpec } from '../image/cmdline.ts';
+import { parseWorkloadSpec } from '../image/guest-cmdline.ts';
 import { resultsRoot } from '../util/paths.ts';
 import { usageError } from '../util/errors.ts';
 import type { ScenarioRef } from './types.ts';
 import { BOOT_PATHS, type BootPath } from '../vm/qemu-args.ts';
-import type { SelfTest } from '../image/cmdline.ts';
+import type { SelfTest } from '../image/guest-cmdline.ts';
 
 export type { SelfTest };
 

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import type { RunOptions } from './options.ts';
-import { guestCmdline, guestParamsOf } from '../image/cmdline.ts';
-import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/cmdline.ts';
+import { guestCmdline, guestParamsOf } from '../image/guest-cmdline.ts';
+import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../vm/kernel-cmdline.ts';
 import { qemuArgv, type BootPath } from '../vm/qemu-args.ts';
 import { findQboot, qbootCandidates } from '../vm/firmware.ts';
 import { qemuBinary } from '../vm/qemu.ts';

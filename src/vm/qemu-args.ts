@@ -13,7 +13,7 @@
  * - fast: qboot (`-bios qboot.rom`, shipped in Debian's qemu-system-data),
  *   a minimal firmware that reads the kernel and initrd straight through
  *   fw_cfg DMA and jumps in: no POST, no option ROMs. The kernel command
- *   line then also gets fastBootCmdline() (src/vm/cmdline.ts).
+ *   line then also gets fastBootCmdline() (src/vm/kernel-cmdline.ts).
  */
 export type BootPath = 'legacy' | 'fast';
 export const BOOT_PATHS: readonly BootPath[] = ['legacy', 'fast'];

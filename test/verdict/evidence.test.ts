@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { evidenceOf, evidenceTitle, foundKinds, parseEvidenceKinds, showsEvidence, signatureWithEvidence } from '../../src/verdict/evidence.ts';
 import { withEvidence } from '../../src/bisect/real-env.ts';
 import { loopStats } from '../../src/loop/summary.ts';
-import { parseWorkloadSpec, workloadSpecText, workloadArgv, guestCmdline } from '../../src/image/cmdline.ts';
+import { parseWorkloadSpec, workloadSpecText, workloadArgv, guestCmdline } from '../../src/image/guest-cmdline.ts';
 import type { TraceSummary } from '../../src/trace/analyze.ts';
 import type { RunSummary } from '../../src/loop/types.ts';
 

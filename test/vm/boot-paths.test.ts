@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemuArgv, BOOT_PATHS, type QemuSpec } from '../../src/vm/qemu-args.ts';
-import { kernelCmdline, fastBootCmdline } from '../../src/vm/cmdline.ts';
+import { kernelCmdline, fastBootCmdline } from '../../src/vm/kernel-cmdline.ts';
 import { findQboot, qbootCandidates } from '../../src/vm/firmware.ts';
 import { resolveRunOptions } from '../../src/run/run.ts';
 

@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemuArgv } from '../../src/vm/qemu-args.ts';
-import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../../src/vm/cmdline.ts';
+import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../../src/vm/kernel-cmdline.ts';
 import { parseRegisters } from '../../src/vm/qmp.ts';
 import { parseSystemMap, symbolize } from '../../src/vm/symbols.ts';
 import { allocateCid } from '../../src/vm/cid.ts';

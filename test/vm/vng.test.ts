@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { vngArgv, vngQemuOpts, checkVngSpec, vngGuestCommand, planVng, findVng, vngFact, type VngSpec } from '../../src/vm/vng.ts';
 import { guestDir } from '../../src/util/paths.ts';
-import { SELF_TESTS } from '../../src/image/cmdline.ts';
+import { SELF_TESTS } from '../../src/image/guest-cmdline.ts';
 import { vngLauncher } from '../../src/vm/vng-process.ts';
 import { resolveRunOptions } from '../../src/run/run.ts';
 import { splitArtifacts } from '../../src/run/artifacts-channel.ts';

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { guestCmdline } from '../../src/image/cmdline.ts';
+import { guestCmdline } from '../../src/image/guest-cmdline.ts';
 import { guestDir } from '../../src/util/paths.ts';
 
 describe('guestCmdline', () => {

@@ -1,4 +1,4 @@
-import type { SelfTest } from '../image/cmdline.ts';
+import type { SelfTest } from '../image/guest-cmdline.ts';
 import type { BootPath } from './qemu-args.ts';
 
 /**
