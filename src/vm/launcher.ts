@@ -39,29 +39,46 @@ export interface Launcher {
   start(plan: VmPlan, io: { consoleLog: string; qmpSocket: string; onLine: (line: string) => void }): VmInstance;
 }
 
-/** QMP over the socket the plan gave QEMU: one short connection per question. */
+/**
+ * QMP over the socket the plan gave QEMU: one connection, opened at the
+ * first question and kept for the boot (a hang is judged from samples a
+ * second apart; a new connection and handshake each time cost hundreds of
+ * ms on a loaded host). A broken connection is reopened once per question.
+ */
 function withQmp(p: QemuProcess, qmpSocket: string): VmInstance {
+  let conn: Promise<Qmp> | null = null;
+  const open = (connectMs: number) => (conn ??= Qmp.connect(qmpSocket, connectMs).catch((e) => {
+    conn = null;
+    throw e;
+  }));
   const ask = async <T>(what: (q: Qmp) => Promise<T>, connectMs: number, fallback: T): Promise<T> => {
-    let q: Qmp;
-    try {
-      q = await Qmp.connect(qmpSocket, connectMs);
-    } catch {
-      return fallback;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let q: Qmp;
+      try {
+        q = await open(connectMs);
+      } catch {
+        return fallback;
+      }
+      try {
+        return await what(q);
+      } catch {
+        q.close();
+        conn = null;
+      }
     }
-    try {
-      return await what(q);
-    } catch {
-      return fallback;
-    } finally {
-      q.close();
-    }
+    return fallback;
   };
+  p.exited.then(() => conn?.then((q) => q.close(), () => {}), () => {});
   return {
     exited: p.exited,
     isRunning: p.isRunning,
     kill: p.kill,
     registers: () => ask(async (q) => parseRegisters(await q.hmp('info registers -a')), 3000, null),
-    injectNmi: () => ask(async (q) => !(await q.execute('inject-nmi')).error, 3000, false),
+    injectNmi: () => ask(async (q) => {
+      const r = await q.execute('inject-nmi');
+      if (r.error && /closed|timeout/i.test(JSON.stringify(r.error))) throw new Error('QMP gone');
+      return !r.error;
+    }, 3000, false),
     quit: () => ask(async (q) => {
       await q.execute('quit', undefined, 2000);
       return true;
