@@ -17,7 +17,9 @@ import { funcOf } from './silent.ts';
  *   thousands of lines), up to two minutes more; then stop;
  * - a hang was inspected (registers read, NMI injected): the NMI may make
  *   the kernel print (and panic with its trace dump); wait for that output
- *   to start (up to `nmiWaitMs`), read it while it flows (as above), stop;
+ *   to start (up to `nmiWaitMs`: the grace period after the hang timeout,
+ *   3 s after vCPU samples), then read it until it is quiet for the grace
+ *   period (up to 3 minutes), stop;
  * - no init banner after the boot timeout: stop (a flood if the console was
  *   still pouring out more than FLOOD_BYTES);
  * - after init, nothing on the console for the hang timeout: inspect
@@ -49,6 +51,8 @@ export const FLOOD_BYTES = 512 * 1024;
 export const QUIET_MS = 2000;
 /** How long a busy console is read past the grace period at most. */
 export const BUSY_MAX_MS = 120_000;
+/** Longest krepro reads a guest printing after its NMI (an ftrace dump of a large buffer). */
+export const NMI_PRINT_MAX_MS = 180_000;
 /** A finished workload whose guest does not power off is stopped after this. */
 export const DONE_IDLE_MS = 30_000;
 
@@ -59,7 +63,7 @@ export function stopConfig(o: { bootTimeoutSec: number; hangTimeoutSec: number; 
     graceMs: o.graceSec * 1000,
     deadlineMs: (o.bootTimeoutSec + o.durationSec + 2 * o.hangTimeoutSec + 60) * 1000,
     fastHang: o.fastHang === false ? null : { lateMs: 1200, sampleEveryMs: 800, samples: 3 },
-    nmiWaitMs: { silent: o.graceSec * 1000, stuck: 700 },
+    nmiWaitMs: { silent: o.graceSec * 1000, stuck: 3000 },
   };
 }
 
@@ -156,10 +160,12 @@ export function step(s0: WatchState, ev: WatchEvent, now: number, cfg: StopConfi
   if (s.hang) {
     if (s.hang.inspectedAt === null) return { state: s, action: NONE };
     const at = s.hang.inspectedAt;
-    const spoke = c.lastOutputMs > at;
-    const wait = cfg.nmiWaitMs[s.hang.kind];
-    if (!spoke) return now >= at + wait ? stop(s.hang.kind) : { state: s, action: NONE };
-    return (quiet && now >= at + wait) || now >= at + wait + BUSY_MAX_MS ? stop(s.hang.kind) : { state: s, action: NONE };
+    // The NMI's panic prints, then dumps the trace over the serial console,
+    // its body often seconds after 'Dumping ftrace buffer:': once the kernel
+    // spoke, read on until it is quiet for the grace period (at most
+    // NMI_PRINT_MAX_MS); a kernel that says nothing is left after nmiWaitMs.
+    if (c.lastOutputMs <= at) return now >= at + cfg.nmiWaitMs[s.hang.kind] ? stop(s.hang.kind) : { state: s, action: NONE };
+    return now - c.lastOutputMs > cfg.graceMs || now - at > NMI_PRINT_MAX_MS ? stop(s.hang.kind) : { state: s, action: NONE };
   }
   if (c.initAtMs === null) {
     if (now - s.startMs > cfg.bootTimeoutMs) {

@@ -86,17 +86,21 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     expect(lines.filter((l) => l.atMs > quitAt - 2000 && l.atMs <= quitAt)).toEqual([]);
   });
 
-  it('the real 7.2 stall: heartbeats stop, vCPUs sampled stuck in mm_get_cid / spin slow paths: hang and QEMU gone within 5 s of the last heartbeat', async () => {
+  it('the real 7.2 stall: heartbeats stop, vCPUs sampled stuck in mm_get_cid / spin slow paths: a hang within 4 s of the last heartbeat', async () => {
     const lines = replayTimes(SILENT);
     const { out, calls } = await replay({ lines, registers: stuckRegs });
     expect(out.stopReason).toBe('stuck');
     expect(out.detection).toMatchObject({ kind: 'silent-hang', rule: 'vcpu-samples', line: 'INFO: silent hang in mm_get_cid' });
     expect(out.silentHang?.title).toBe('INFO: silent hang in mm_get_cid');
-    // Three samples a second apart, one more read with file:line at the inspection, the NMI, quit; QEMU goes by itself.
+    // Three samples 0.8 s apart, one more read with file:line at the inspection, the NMI, quit; QEMU goes by itself.
     expect(calls.map((c) => c.what)).toEqual(['registers', 'registers', 'registers', 'registers', 'nmi', 'quit']);
     const hb = lastHeartbeatAt(lines);
-    expect(out.timings?.heartbeatToExitMs).toBeLessThanOrEqual(5000);
-    expect(calls.find((c) => c.what === 'quit')!.at - hb).toBeLessThanOrEqual(5000);
+    const seen = out.detection!.atMs - hb;
+    expect(seen).toBeLessThanOrEqual(4000);
+    // The kernel said nothing after the NMI: QEMU is gone 3 s later.
+    const nmi = calls.find((c) => c.what === 'nmi')!.at;
+    expect(calls.find((c) => c.what === 'quit')!.at - nmi).toBe(3000);
+    expect(out.timings?.heartbeatToExitMs).toBeLessThanOrEqual(seen + 3500);
   });
 
   it('the same stall with vCPU sampling off: the hang timeout (45 s of silence) finds it, as before', async () => {
@@ -117,15 +121,16 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     expect(calls.some((c) => c.what === 'registers')).toBe(false);
   });
 
-  it('an NMI that makes the kernel print: its output is read to the end, the hang keeps its title', async () => {
+  it('an NMI that makes the kernel print: its output is read to the end, across a 4 s pause before the dump, the hang keeps its title', async () => {
     const lines = replayTimes(SILENT);
-    const dump = replayTimes(corpus('injected-cid-leak-stall.log')).slice(-400).map((l, i) => ({ atMs: 200 + i * 10, line: l.line }));
+    // The 7.2 panic: 'Dumping ftrace buffer:' right away, the dump's body about 4 s later.
+    const dump = replayTimes(corpus('injected-cid-leak-stall.log')).slice(-400).map((l, i) => ({ atMs: (i === 0 ? 200 : 4200) + i * 10, line: l.line }));
     const { out, calls } = await replay({ lines, registers: stuckRegs, afterNmi: { lines: dump } });
     expect(out.stopReason).toBe('stuck');
     expect(out.silentHang?.title).toBe('INFO: silent hang in mm_get_cid');
     const quit = calls.find((c) => c.what === 'quit')!.at;
     const nmi = calls.find((c) => c.what === 'nmi')!.at;
-    expect(quit).toBeGreaterThan(nmi + 200 + 399 * 10);
+    expect(quit).toBeGreaterThan(nmi + 4200 + 399 * 10 + 10_000);
   });
 
   it('a guest that is only slow (heartbeats 8 s late on a loaded host) keeps moving: sampled, never a hang', async () => {
