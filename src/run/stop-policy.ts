@@ -24,7 +24,8 @@ import { funcOf } from './silent.ts';
  *   still pouring out more than FLOOD_BYTES);
  * - after init, nothing on the console for the hang timeout: inspect
  *   (the slow silent-hang rule);
- * - the heartbeat (one a second) is late (`lateMs`, 1.2 s, after the last one): sample every
+ * - the heartbeat (one a second) is late (`lateMs`, 1.2 s, after the last one,
+ *   or after init before the first one): sample every
  *   vCPU's registers every `sampleEveryMs` (0.8 s); when the last `samples` (3) show
  *   every vCPU either idle or stuck (the same kernel function each time,
  *   with interrupts off or in a known spin such as mm_get_cid or
@@ -181,7 +182,9 @@ export function step(s0: WatchState, ev: WatchEvent, now: number, cfg: StopConfi
       return { state: s, action: { type: 'inspect', kind: 'silent', vcpus: null } };
     }
     const f = cfg.fastHang;
-    if (f && c.lastHeartbeatMs !== null && now - c.lastHeartbeatMs > f.lateMs && !s.sampling && (s.lastSampleAt === null || now - s.lastSampleAt >= f.sampleEveryMs)) {
+    // Before the first heartbeat, init's own start is the reference: a stall in the workload's first second has no heartbeat at all.
+    const beat = c.lastHeartbeatMs ?? c.initAtMs;
+    if (f && now - beat > f.lateMs && !s.sampling && (s.lastSampleAt === null || now - s.lastSampleAt >= f.sampleEveryMs)) {
       s.sampling = true;
       return { state: s, action: { type: 'sample' } };
     }

@@ -103,6 +103,13 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     expect(out.timings?.heartbeatToExitMs).toBeLessThanOrEqual(seen + 3500);
   });
 
+  it('a stall before the first heartbeat (the workload\'s first second) is seen by the samples too', async () => {
+    const lines = replayTimes(SILENT).filter((l) => !l.line.startsWith('krepro-hb'));
+    const { out } = await replay({ lines, registers: stuckRegs });
+    expect(out.stopReason).toBe('stuck');
+    expect(out.detection!.atMs - lines[lines.length - 1].atMs).toBeLessThan(5000);
+  });
+
   it('the same stall with vCPU sampling off: the hang timeout (45 s of silence) finds it, as before', async () => {
     const lines = replayTimes(SILENT);
     const { out, calls } = await replay({ lines, registers: stuckRegs }, { fastHang: null });
