@@ -12,6 +12,7 @@ import { buildReport } from '../report/text.ts';
 import { runTimeSec } from '../loop/summary.ts';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { usageError } from '../util/errors.ts';
 
 const cmd: CommandModule = {
   command: 'run',
@@ -20,7 +21,7 @@ const cmd: CommandModule = {
     runOptions(y)
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the QEMU and kernel command lines; build and boot nothing' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
-      .epilogue('Exit codes: 0 not reproduced, 1 reproduced, 125 cannot test (build failure, patch does not apply, boot failure), 255 usage or infrastructure error, so `git bisect run krepro run ...` works.'),
+      .epilogue('The exit codes follow `git bisect run`, so `git bisect run krepro run ...` works.'),
   handler: async (a) => {
     const args = a as unknown as Parameters<typeof toRunOptions>[0] & { json: boolean; 'dry-run': boolean; verbose: boolean };
     const partial = toRunOptions(args);
@@ -98,6 +99,7 @@ async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: bo
   const r = resolveRunOptions(partial);
   // The build the run would make: under vng, with the vng fragment added.
   const o = r.build ? { ...r, build: withBackendConfig(r.build, r.backend) } : r;
+  if (o.kernel && !existsSync(o.kernel)) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
   const build = o.build ? await peekBuild(o.build) : null;
   const bzImage = o.kernel ?? build?.bzImage ?? '<bzImage: krepro build prints it>';
   const { readFile } = await import('node:fs/promises');
