@@ -33,6 +33,7 @@ import { cacheRoot, resultsRoot, kconfigDir } from '../util/paths.ts';
 import { KreproError, usageError, envError, isKreproError } from '../util/errors.ts';
 import { readArtifacts } from './artifacts-channel.ts';
 import { pickHangFrame } from './silent.ts';
+import { collectProvenance } from './provenance.ts';
 
 export const RUN_DEFAULTS = {
   cpus: 4,
@@ -249,6 +250,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
       rec.kernel = { tree: meta.repo, commit: meta.commit, buildKey: meta.key, patches: meta.patches, bzImage: k, version: meta.kernelRelease };
     }
   }
+  rec.provenance = await collectProvenance(o, rec.kernel, build?.dir ?? null, RUN_DEFAULTS).catch(() => undefined);
   if (o.signal?.aborted) return finish('interrupted', 'interrupted before boot');
 
   // 2. The guest image.
