@@ -256,7 +256,9 @@ async function provenanceOf(rec: RunRecord | null): Promise<Provenance | null> {
   const sig = rec.signature?.startsWith('title:') ? null : rec.signature;
   const o = { scenario: rec.scenario ?? null, cpus: rec.qemu?.cpus, memoryMb: rec.qemu?.memoryMb, durationSec: rec.durationSec, selfTest: rec.selfTest as RunOptions['selfTest'],
     signature: sig, title: rec.signature?.startsWith('title:') ? rec.signature.slice(6) : null } as RunOptions;
-  return collectProvenance(o, rec.kernel, buildDirOf(rec.kernel?.bzImage), RUN_DEFAULTS).catch(() => null);
+  const p = await collectProvenance(o, rec.kernel, buildDirOf(rec.kernel?.bzImage), RUN_DEFAULTS).catch(() => null);
+  // Not the krepro printing this report: the one that made the run did not say.
+  return p && { ...p, krepro: { version: 'not recorded (a run from before krepro 0.1.0 recorded it)', commit: null } };
 }
 
 /**
