@@ -79,6 +79,7 @@ const cases: [string, () => string[], number, RegExp, Record<string, string>?][]
   ['--defaults not JSON', () => ['--defaults', join(tmp, 'notes.txt'), 'run', '--kernel', '/bin/true'], 255, /notes\.txt: not valid JSON at line 1, column 1/],
   ['config file: unknown key in a command section', () => ['--defaults', join(tmp, 'typo.json'), 'run', '--kernel', '/bin/true'], 255, /"run" has no option "cpu": remove it/],
   ['KREPRO_ACCEL=hvf', () => ['run', '--kernel', '/bin/true'], 255, /^krepro: KREPRO_ACCEL=hvf: choose one of auto, kvm, tcg$/, { KREPRO_ACCEL: 'hvf' }],
+  ['analyze --cpus abc', () => ['analyze', '--cpus', 'abc', join(tmp, 'notes.txt')], 255, /^krepro: --cpus abc: give a whole number/],
   ['bisect --kernel', () => ['bisect', '--tree', kernelish, '--good', 'HEAD', '--bad', 'HEAD', '--kernel', '/bin/true'], 255, /bisect picks the commits itself: drop --kernel\/--commit/],
 ];
 
