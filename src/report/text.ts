@@ -173,7 +173,8 @@ function runLine(rec: RunRecord): string[] {
   ];
   if (q?.accelReason) lines.push(...wrapWords(`accelerator: ${q.accel}${q.accelRequested ? ` (--accel ${q.accelRequested})` : ''}: ${q.accelReason}`, WIDTH, '  '));
   // Paths on the reporter's machine name files the bundle carries (or that krepro build makes).
-  const argv = (q?.argv ?? []).map((x, i, all) => (all[i - 1] === '-kernel' ? 'bzImage' : all[i - 1] === '-initrd' ? basename(x) : x));
+  const argv = (q?.argv ?? []).map((x, i, all) => (all[i - 1] === '-kernel' ? 'bzImage' : all[i - 1] === '-initrd' ? basename(x)
+    : x.split(rec.dir + '/').join('').replace(/\/tmp\/krepro-[^/,]+\//g, '<tmp>/')));
   if (argv.length) lines.push('', 'QEMU command line:', '', ...wrapCommand(argv));
   if (q?.append) lines.push('', 'Kernel command line:', '', ...wrapWords(q.append, WIDTH - 2, '  ').map((l) => '  ' + l.trimStart()));
   return lines;
@@ -343,7 +344,12 @@ export async function buildReport(dir: string, opts: ReportOptions = {}): Promis
   out.push('Hello,', '', 'krepro found the following issue on:', '');
   out.push(oneLine(`HEAD commit:    ${short(headCommit)}${headSubject ? ` ${headSubject}` : ''}`));
   out.push(...field('git tree', prov?.tree.name ?? (rec?.kernel?.tree ? basename(rec.kernel.tree) : 'given bzImage')));
-  for (const pt of rec?.kernel?.patches ?? []) out.push(...patchLines(pt).map((l, i) => (i === 0 ? `${pt.reverted ? 'revert' : 'patch'}:`.padEnd(16) + l.replace(/^(?:revert|patch):\s*/, '') : l)));
+  for (const pt of rec?.kernel?.patches ?? []) {
+    const [first, ...rest] = patchLines(pt);
+    out.push(`${pt.reverted ? 'revert' : 'patch'}:`.padEnd(16) + first.replace(/^(?:revert|patch):\s*/, ''));
+    // "applied with offsets: ..." under the value, rewrapped to its column.
+    if (rest.length) out.push(...wrapWords(rest.join(' ').trim(), WIDTH - 18).map((l) => ' '.repeat(18) + l.trimStart()));
+  }
   out.push(...field('console output', inBundle('console.log')));
   out.push(...field('kernel config', rec?.files?.includes('config') || (p && (await isFile(join(p.dir, 'config')))) ? inBundle('config') : 'not recorded (a given bzImage outside a build dir)'));
   out.push(...field('compiler', prov?.compiler ?? 'unknown'));
