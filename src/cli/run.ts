@@ -2,14 +2,9 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { runOptions, toRunOptions, abortOnSignals } from './run-options.ts';
 import { progressPrinter } from './common.ts';
-import { runKernel, resolveRunOptions, planRun, withBackendConfig } from '../run/run.ts';
-import { peekBuild } from '../build/build.ts';
-import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
+import type { resolveRunOptions } from '../run/run.ts';
 import type { RunRecord } from '../run/types.ts';
 import { cacheRoot, resultsRoot } from '../util/paths.ts';
-import { recordRun, historyPath } from '../history/index.ts';
-import { buildReport } from '../report/text.ts';
-import { runTimeSec } from '../loop/summary.ts';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { usageError } from '../util/errors.ts';
@@ -25,6 +20,9 @@ const cmd: CommandModule = {
   handler: async (a) => {
     const args = a as unknown as Parameters<typeof toRunOptions>[0] & { json: boolean; 'dry-run': boolean; verbose: boolean };
     const partial = toRunOptions(args);
+    // The run's own code loads only now, after the options were read (CLI start: issue 14).
+    const [{ runKernel }, { EXIT_FOR_VERDICT }, { recordRun, historyPath }, { buildReport }] = await Promise.all([
+      import('../run/run.ts'), import('../verdict/verdict.ts'), import('../history/index.ts'), import('../report/text.ts')]);
     if (args['dry-run']) {
       await dryRun(partial, args.json);
       return;
@@ -47,7 +45,7 @@ const cmd: CommandModule = {
           process.stderr.write(`krepro: could not write report.txt: ${(e as Error).message}\n`);
         }
       }
-      print(rec, args.json);
+      await print(rec, args.json);
       process.exitCode = EXIT_FOR_VERDICT[rec.verdict];
     } finally {
       dispose();
@@ -55,7 +53,8 @@ const cmd: CommandModule = {
   },
 };
 
-function print(rec: RunRecord, json: boolean): void {
+async function print(rec: RunRecord, json: boolean): Promise<void> {
+  const { runTimeSec } = await import('../loop/summary.ts');
   if (json) {
     process.stdout.write(JSON.stringify({ verdict: rec.verdict, title: rec.title, type: rec.type, dir: runDirOf(rec), timings: rec.timings, unrelated: rec.unrelated, workload: rec.workload, error: rec.error ?? null, detection: rec.detection, vcpus: rec.vcpus }) + '\n');
     return;
@@ -96,6 +95,7 @@ function runDirOf(rec: RunRecord): string {
 }
 
 async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: boolean): Promise<void> {
+  const [{ resolveRunOptions, planRun, withBackendConfig }, { peekBuild }] = await Promise.all([import('../run/run.ts'), import('../build/build.ts')]);
   const r = resolveRunOptions(partial);
   // The build the run would make: under vng, with the vng fragment added.
   const o = r.build ? { ...r, build: withBackendConfig(r.build, r.backend) } : r;
