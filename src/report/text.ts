@@ -384,7 +384,8 @@ export async function buildReport(dir: string, opts: ReportOptions = {}): Promis
   out.push('', 'If you fix the issue, please add the following tags to the commit:');
   out.push('Reported-by: <Your Name> <you@example.org>', 'Closes: <link to the report or bug>');
   if (t.bisect && a?.commit && !t.bisect.fixed) out.push(oneLine(`Fixes: ${short(a.commit)} ("${culprit?.subject ?? 'subject of the commit'}")`));
-  if (t.bisect) out.push(a?.commit && !t.bisect.fixed ? `#regzbot introduced: ${short(a.commit)}` : `#regzbot introduced: ${short(t.bisect.good)}..${short(t.bisect.bad)}`);
+  // regzbot tracks regressions: a bisection for the fix names no culprit to track.
+  if (t.bisect && !t.bisect.fixed) out.push(a?.commit ? `#regzbot introduced: ${short(a.commit)}` : `#regzbot introduced: ${short(t.bisect.good)}..${short(t.bisect.bad)}`);
 
   const intro: string[] = [];
   if (t.bisect) {
