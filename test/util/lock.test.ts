@@ -67,7 +67,7 @@ describe('locks (proper-lockfile)', () => {
     await l!.release();
   });
 
-  it('of 6 processes racing for one stale lock, exactly one wins', async () => {
+  it('of 6 processes racing for one stale lock, one holds it at a time', async () => {
     const d = await tmp();
     const p = join(d, 'race.lock');
     const go = join(d, 'go');
@@ -81,8 +81,11 @@ describe('locks (proper-lockfile)', () => {
     const res = await Promise.all(workers);
     const outs = res.map((r) => r.stdout.trim());
     expect(res.filter((r) => r.exitCode !== 0).map((r) => r.stderr)).toEqual([]);
-    expect(outs.filter((o) => o === 'won')).toHaveLength(1);
-    expect(outs.filter((o) => o === 'lost')).toHaveLength(5);
+    // One takes the stale lock over; a worker the loaded host started late may take it after the release.
+    const holds = outs.filter((o) => o.startsWith('won ')).map((o) => o.split(' ').slice(1).map(Number)).sort((x, y) => x[0] - y[0]);
+    expect(holds.length).toBeGreaterThanOrEqual(1);
+    expect(holds.length + outs.filter((o) => o === 'lost').length).toBe(6);
+    for (let i = 1; i < holds.length; i++) expect(holds[i][0], 'two holds overlap').toBeGreaterThanOrEqual(holds[i - 1][1]);
   }, 60_000);
 });
 
