@@ -99,7 +99,7 @@ export async function buildKernel(opts: BuildOptions): Promise<BuildResult> {
   await sweepLeftovers(cacheDir).catch(() => []);
   await requireFreeSpace(cacheDir, 'a kernel build');
   const treeLock = await acquireLock(join(cacheDir, 'locks', `tree-${tree.id}.lock`), {
-    onWait: (pid) => say(opts, `waiting for krepro pid ${pid}, which is using the checkout of ${tree.repo}`),
+    onWait: (who) => say(opts, `waiting for ${who}, which is using the checkout of ${tree.repo}`),
     signal: opts.signal,
   });
   const stage = join(buildsDir(cacheDir), `.stage-${process.pid}-${Date.now()}`);

@@ -4,6 +4,7 @@ import { analyzeText, type TraceAccel } from '../trace/analyze.ts';
 import { accelBeside } from '../run/trace-file.ts';
 import { formatAnalysis } from '../trace/format.ts';
 import { usageError } from '../util/errors.ts';
+import { parseCount } from '../util/units.ts';
 import { reanalyzeLoop } from '../loop/reanalyze.ts';
 
 const cmd: CommandModule = {
@@ -13,7 +14,7 @@ const cmd: CommandModule = {
     y.positional('trace', { type: 'string', describe: 'trace.txt, a tracefs trace, a console log or a mail quoting one' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object: { anomalies, mms, totals, ... }' })
       .option('loop', { type: 'boolean', default: false, describe: 'the argument is a loop dir: replay every run\'s trace with this analyzer and rewrite run.json evidence and loop.json statistics' })
-      .option('cpus', { type: 'number', describe: 'CPU count for the users threshold (default: trace header #P:N, else highest CPU seen + 1)' })
+      .option('cpus', { type: 'string', describe: 'CPU count for the users threshold (default: trace header #P:N, else highest CPU seen + 1)' })
       .option('accel', { choices: ['tcg', 'kvm', 'unknown'] as const, describe: 'accelerator the traced kernel ran on: bounds the late-stamp allowance (default: the run.json beside the trace, else unknown: none)' })
       .epilogue('Exit codes: 0 no anomaly, 1 anomalies found, 125 no mmcid events (the trace cannot be judged), 255 bad input.'),
   handler: async (argv) => {
@@ -25,7 +26,8 @@ const cmd: CommandModule = {
         : `${s.reproduced} of ${s.valid} runs reproduced; evidence (${s.evidence.kinds.join(', ')}) in ${s.evidence.withEvidence} of ${s.evidence.traced} traced runs\n`);
       return;
     }
-    if (a.cpus !== undefined && (!Number.isInteger(a.cpus) || a.cpus < 1)) throw usageError(`--cpus ${a.cpus}: give a positive integer`);
+    const cpus = a.cpus === undefined ? undefined : parseCount('cpus', a.cpus);
+    if (cpus !== undefined && cpus < 1) throw usageError(`--cpus ${a.cpus}: give a positive integer`);
     let text: string;
     try {
       text = await readFile(a.trace, 'utf8');

@@ -47,6 +47,9 @@ const cmd: CommandModule = {
       .option('jobs', { type: 'number', describe: 'VMs at once on this host, each with its own run dir, QMP socket and vsock CID; --simulate: for both policies (default: 1 on hosts with fewer than 4 cores, else cores / --cpus; --simulate: 1)' })
       .option('make-jobs', { type: 'number', describe: 'make -j for the builds (default: number of cores)' })
       .option('max-runs', { type: 'number', default: 60, describe: 'cap on runs per commit' })
+      // bisect picks the commits itself: run's --kernel and --commit are refused, so not listed.
+      .hide('kernel')
+      .hide('commit')
       .option('resume', { type: 'string', describe: 'continue the bisection kept in this bisect-<id> dir' })
       .option('simulate', { type: 'boolean', default: false, describe: 'run the policy and syzkaller\'s on simulated histories; no kernel' })
       .option('trials', { type: 'number', default: SIM_DEFAULTS.trials, describe: '--simulate: trials per reproduction rate' })
@@ -64,8 +67,7 @@ const cmd: CommandModule = {
       .epilogue(
         'Each commit is run until a crash matching the signature (bad) or until enough clean runs make the bug unlikely (good); ' +
           'the answer is verified on already-built commits until its posterior reaches --confidence. ' +
-          'State: <results>/bisect-<id>/bisect.json after every run; bisect.log replays with `git bisect replay`. ' +
-          'Exit codes: 0 culprit named, 125 inconclusive (skipped commits), 255 usage or infrastructure error.',
+          'State: <results>/bisect-<id>/bisect.json after every run; bisect.log replays with `git bisect replay`.',
       ),
   handler: async (a) => {
     const args = a as unknown as Args;

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { createBundle, verifyBundle, extractBundle } from '../artifacts/bundle.ts';
 import { buildReport } from '../report/text.ts';
-import { usageError } from '../util/errors.ts';
+import { usageError, EXIT } from '../util/errors.ts';
 
 const cmd: CommandModule = {
   command: 'bundle [dir]',
@@ -9,7 +9,7 @@ const cmd: CommandModule = {
   builder: (y) =>
     y.positional('dir', { type: 'string', describe: 'run, loop or bisection dir to pack' })
       .option('o', { alias: 'out', type: 'string', describe: 'bundle file to write (FILE.tar.gz)' })
-      .option('verify', { type: 'string', describe: 'check this bundle against its MANIFEST; exit 1 on any mismatch' })
+      .option('verify', { type: 'string', describe: 'check this bundle against its MANIFEST; exit 255 on any mismatch' })
       .option('extract', { type: 'string', describe: 'extract this bundle (after verifying it) into --to' })
       .option('to', { type: 'string', default: '.', describe: 'where --extract writes' })
       .option('json', { type: 'boolean', default: false }),
@@ -20,7 +20,8 @@ const cmd: CommandModule = {
       if (a.json) process.stdout.write(JSON.stringify(v) + '\n');
       else if (v.ok) process.stdout.write(`ok: ${v.files.length} files match MANIFEST\n`);
       else for (const p of v.problems) process.stderr.write(`krepro: ${a.verify}: ${p}\n`);
-      process.exitCode = v.ok ? 0 : 1;
+      // A mismatch is bad input (exit 255), never 1: 1 means "reproduced" everywhere.
+      process.exitCode = v.ok ? 0 : EXIT.usage;
       return;
     }
     if (a.extract) {

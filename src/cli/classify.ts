@@ -15,19 +15,24 @@ const cmd: CommandModule = {
   handler: async (argv) => {
     const a = argv as unknown as { files: string[]; json: boolean };
     let failed = false;
+    let crashed = false;
     for (const file of a.files) {
       let data: Buffer;
       try {
         data = await readFile(file);
       } catch (e) {
-        process.stderr.write(`krepro: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : code === 'EACCES' ? 'permission denied' : code ?? (e as Error).message;
+        process.stderr.write(`krepro: cannot read ${file} (${why}): give console log files (serial output, dmesg, a syzbot log)\n`);
         failed = true;
         continue;
       }
       const rec = classifyRecord(file, titleWithVcpus(classify(data), ...(await runBeside(file))));
+      if (rec.title) crashed = true;
       process.stdout.write(a.json ? JSON.stringify(rec) + '\n' : formatClassify(rec));
     }
-    process.exitCode = failed ? EXIT.usage : 0;
+    // Like run: 1 when a log holds a crash, 0 when every log is clean; bad input wins.
+    process.exitCode = failed ? EXIT.usage : crashed ? EXIT.reproduced : EXIT.notReproduced;
   },
 };
 export default cmd;

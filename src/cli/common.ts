@@ -1,14 +1,15 @@
 import type { Argv } from 'yargs';
 import type { BuildOptions, BuildProgress } from '../build/types.ts';
 import { usageError } from '../util/errors.ts';
+import { parseCount } from '../util/units.ts';
 
 /** Options shared by every command that builds a kernel. */
 export function buildOptions<T>(y: Argv<T>) {
   return y
     .option('tree', { type: 'string', describe: 'kernel git tree (default: Debian linux-source-6.12, unpacked into the cache)' })
-    .option('commit', { type: 'string', describe: 'revision to build (default: HEAD of the tree)' })
+    .option('commit', { alias: 'c', type: 'string', describe: 'revision to build (default: HEAD of the tree)' })
     .option('profile', { type: 'string', default: 'default', describe: 'kconfig profile from kconfigs/profiles/' })
-    .option('config', { type: 'string', array: true, default: [] as string[], describe: 'extra fragment file or CONFIG_X=y item (repeatable)' })
+    .option('config', { alias: 'f', type: 'string', array: true, default: [] as string[], describe: 'extra fragment file or CONFIG_X=y item (repeatable; vng: -f)' })
     .option('patch', { type: 'string', array: true, default: [] as string[], describe: 'patch to apply, mbox or diff (repeatable)' })
     .option('revert', {
       type: 'string',
@@ -16,11 +17,13 @@ export function buildOptions<T>(y: Argv<T>) {
       default: [] as string[],
       describe: 'undo a change (repeatable): a patch FILE is applied in reverse (git apply -R), anything else is a COMMIT of the tree to git revert --no-commit. Reverts apply first, in the order given, then the profile\'s patches and --patch',
     })
-    .option('jobs', { type: 'number', describe: 'make -j (default: number of cores)' });
+    .option('jobs', { type: 'string', describe: 'make -j (default: number of cores)' });
 }
 
-export function toBuildOptions(a: { tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; revert?: string[]; jobs?: number }): BuildOptions {
-  if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || a.jobs < 1)) throw usageError(`--jobs ${a.jobs}: give a positive integer`);
+export function toBuildOptions(a: { tree?: string; commit?: string; profile?: string; config?: string[]; patch?: string[]; revert?: string[]; jobs?: unknown }): BuildOptions {
+  const jobs = a.jobs === undefined ? undefined : parseCount('jobs', a.jobs);
+  if (jobs !== undefined && jobs < 1) throw usageError(`--jobs ${a.jobs}: give a positive integer`);
+  for (const k of ['tree', 'commit', 'profile'] as const) if (a[k] !== undefined && !String(a[k]).trim()) throw usageError(`--${k} is empty (an unset shell variable?): give a value or drop --${k}`);
   return {
     tree: a.tree ?? null,
     commit: a.commit ?? null,
@@ -28,7 +31,7 @@ export function toBuildOptions(a: { tree?: string; commit?: string; profile?: st
     configs: a.config ?? [],
     patches: a.patch ?? [],
     reverts: (a.revert ?? []).map(String),
-    jobs: a.jobs,
+    jobs,
   };
 }
 

@@ -2,7 +2,10 @@ import type { CommandModule } from 'yargs';
 import { join, resolve } from 'node:path';
 import { progressPrinter } from './common.ts';
 import { runOptions, toRunOptions } from './run-options.ts';
-import { usageError } from '../util/errors.ts';
+import { usageError, EXIT } from '../util/errors.ts';
+import { parseCount, parseDuration } from '../util/units.ts';
+import { resolveRunOptions } from '../run/run.ts';
+import { existsSync } from 'node:fs';
 import { PROJECT_ROOT, resultsRoot } from '../util/paths.ts';
 import { shardArgs } from '../loop/slurm.ts';
 import { runSlurmLoop } from '../loop/slurm-run.ts';
@@ -10,7 +13,7 @@ import { slurmCli } from '../loop/slurm-exec.ts';
 import { runLoop, defaultJobs, type LoopProgress } from '../loop/loop.ts';
 import { availableParallelism } from 'node:os';
 import { resolveShard } from '../loop/shard.ts';
-import { parseDuration, formatDuration } from '../loop/duration.ts';
+import { formatDuration } from '../loop/duration.ts';
 import { finishLoop } from '../report/finish-loop.ts';
 import { historyPath } from '../history/index.ts';
 import { pct } from '../loop/summary.ts';
@@ -21,7 +24,7 @@ interface Args {
   kernel?: string; append?: string; cpus?: number; memory?: number; duration?: number; accel?: 'auto' | 'kvm' | 'tcg';
   signature?: string; title?: string; 'self-test'?: SelfTest; results?: string; dir?: string;
   'make-jobs'?: number;
-  count?: number; until?: string; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
+  count?: string | number; until?: string | number; 'stop-on-first': boolean; shard?: string; json: boolean; history: boolean;
   on: 'local' | 'slurm'; shards?: number; 'max-running'?: number; partition?: string; wait: boolean;
 }
 
@@ -81,8 +84,8 @@ const cmd: CommandModule = {
   describe: 'Build once and boot the kernel many times: reproduction rate, time to failure, history',
   builder: (y) =>
     runOptions(y)
-      .option('count', { type: 'number', describe: 'number of runs (over all shards)' })
-      .option('until', { type: 'string', describe: 'loop for this long, e.g. 8h or 1h30m' })
+      .option('count', { type: 'string', describe: 'number of runs (over all shards)' })
+      .option('until', { type: 'string', describe: 'loop for this long: 90s, 2m, 8h, 1h30m (a number is seconds)' })
       .option('stop-on-first', { type: 'boolean', default: false, describe: 'stop at the first reproduction' })
       .option('shard', { type: 'string', describe: 'run shard K of N (K/N, 1-based); else from KREPRO_SHARD_INDEX/KREPRO_SHARD_COUNT, JOB_COMPLETION_INDEX or CI_NODE_INDEX/CI_NODE_TOTAL' })
       .option('dir', { type: 'string', describe: 'exact loop dir (default <results>/loop-<time>-<id>)' })
@@ -102,12 +105,19 @@ const cmd: CommandModule = {
     if (a.kernel && (a.patch?.length || a.revert?.length || a.config?.length)) throw usageError('--patch, --revert and --config need a build; drop them or drop --kernel');
     if (a.on === 'slurm') return slurmLoop(a);
     if (a.shards !== undefined || a.partition !== undefined || a['max-running'] !== undefined) throw usageError('--shards, --max-running and --partition go with --on slurm; for one shard of a loop run here, use --shard K/N');
+    const count = a.count === undefined ? null : parseCount('count', a.count);
+    if (count !== null && count < 1) throw usageError(`--count ${a.count}: give a positive number of runs`);
+    const untilSec = a.until === undefined ? null : parseDuration('until', a.until);
+    if (untilSec !== null && untilSec <= 0) throw usageError(`--until ${a.until}: give a positive duration such as 8h`);
     const results = resolve(a.results ?? resultsRoot());
     const jobs = a.jobs ?? defaultJobs(availableParallelism(), a.cpus ?? 4);
     if (!Number.isInteger(jobs) || jobs < 1) throw usageError(`--jobs ${a.jobs}: give a positive integer (VMs at once)`);
     const { build: b, ...rest } = toRunOptions({ ...a, jobs: a['make-jobs'] } as unknown as Parameters<typeof toRunOptions>[0]);
     const run: Partial<RunOptions> = { ...rest, resultsDir: results };
     if (a.kernel) run.kernel = resolve(a.kernel);
+    // Bad input is refused before the loop dir exists, so no loop.json is left saying "running".
+    resolveRunOptions(run);
+    if (run.kernel && !existsSync(run.kernel)) throw usageError(`--kernel ${a.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
     const ac = new AbortController();
     const onSig = () => ac.abort();
     process.once('SIGINT', onSig);
@@ -119,8 +129,8 @@ const cmd: CommandModule = {
       const { dir, record } = await runLoop({
         run,
         build: b ? { ...b, progress: progressPrinter() } : undefined,
-        count: a.count ?? null,
-        untilSec: a.until !== undefined ? parseDuration(a.until) : null,
+        count,
+        untilSec,
         stopOnFirst: a['stop-on-first'],
         jobs,
         shard: resolveShard(a.shard),
@@ -152,9 +162,9 @@ const cmd: CommandModule = {
           (s.infraErrors.count ? `${s.infraErrors.count} infra errors (see loop.json)\n` : '') +
           `  ${dir}/loop.json\n  ${dir}/report.html\n`);
       }
-      if (record.status === 'interrupted') process.exitCode = 130;
-      else if (record.status === 'infra-error') process.exitCode = 255;
-      else process.exitCode = s.reproduced > 0 ? 1 : 0;
+      if (record.status === 'interrupted') process.exitCode = EXIT.interrupted;
+      else if (record.status === 'infra-error') process.exitCode = EXIT.infra;
+      else process.exitCode = s.reproduced > 0 ? EXIT.reproduced : EXIT.notReproduced;
     } finally {
       process.off('SIGINT', onSig);
       process.off('SIGTERM', onSig);

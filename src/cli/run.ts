@@ -3,16 +3,12 @@ import { join } from 'node:path';
 import { runOptions, toRunOptions, abortOnSignals } from './run-options.ts';
 import { progressPrinter } from './common.ts';
 import { liveProgress } from './live.ts';
-import { runKernel, resolveRunOptions, planRun, withBackendConfig } from '../run/run.ts';
-import { peekBuild } from '../build/build.ts';
-import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
+import type { resolveRunOptions } from '../run/run.ts';
 import type { RunRecord } from '../run/types.ts';
 import { cacheRoot, resultsRoot } from '../util/paths.ts';
-import { recordRun, historyPath } from '../history/index.ts';
-import { buildReport } from '../report/text.ts';
-import { runTimeSec } from '../loop/summary.ts';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { usageError } from '../util/errors.ts';
 
 const cmd: CommandModule = {
   command: 'run',
@@ -21,10 +17,13 @@ const cmd: CommandModule = {
     runOptions(y)
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the QEMU and kernel command lines; build and boot nothing' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
-      .epilogue('Exit codes: 0 not reproduced, 1 reproduced, 125 cannot test (build failure, patch does not apply, boot failure), 255 usage or infrastructure error, so `git bisect run krepro run ...` works.'),
+      .epilogue('The exit codes follow `git bisect run`, so `git bisect run krepro run ...` works.'),
   handler: async (a) => {
     const args = a as unknown as Parameters<typeof toRunOptions>[0] & { json: boolean; 'dry-run': boolean; verbose: boolean };
     const partial = toRunOptions(args);
+    // The run's own code loads only now, after the options were read (CLI start: issue 14).
+    const [{ runKernel }, { EXIT_FOR_VERDICT }, { recordRun, historyPath }, { buildReport }] = await Promise.all([
+      import('../run/run.ts'), import('../verdict/verdict.ts'), import('../history/index.ts'), import('../report/text.ts')]);
     if (args['dry-run']) {
       await dryRun(partial, args.json);
       return;
@@ -50,7 +49,7 @@ const cmd: CommandModule = {
           process.stderr.write(`krepro: could not write report.txt: ${(e as Error).message}\n`);
         }
       }
-      print(rec, args.json);
+      await print(rec, args.json);
       process.exitCode = EXIT_FOR_VERDICT[rec.verdict];
     } finally {
       live?.end();
@@ -59,7 +58,8 @@ const cmd: CommandModule = {
   },
 };
 
-function print(rec: RunRecord, json: boolean): void {
+async function print(rec: RunRecord, json: boolean): Promise<void> {
+  const { runTimeSec } = await import('../loop/summary.ts');
   if (json) {
     process.stdout.write(JSON.stringify({ verdict: rec.verdict, title: rec.title, type: rec.type, dir: runDirOf(rec), timings: rec.timings, unrelated: rec.unrelated, workload: rec.workload, error: rec.error ?? null, detection: rec.detection, vcpus: rec.vcpus }) + '\n');
     return;
@@ -100,9 +100,11 @@ function runDirOf(rec: RunRecord): string {
 }
 
 async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: boolean): Promise<void> {
+  const [{ resolveRunOptions, planRun, withBackendConfig }, { peekBuild }] = await Promise.all([import('../run/run.ts'), import('../build/build.ts')]);
   const r = resolveRunOptions(partial);
   // The build the run would make: under vng, with the vng fragment added.
   const o = r.build ? { ...r, build: withBackendConfig(r.build, r.backend) } : r;
+  if (o.kernel && !existsSync(o.kernel)) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
   const build = o.build ? await peekBuild(o.build) : null;
   const bzImage = o.kernel ?? build?.bzImage ?? '<bzImage: krepro build prints it>';
   const { readFile } = await import('node:fs/promises');

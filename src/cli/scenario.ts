@@ -2,6 +2,8 @@ import type { Argv } from 'yargs';
 import { PROJECT_ROOT } from '../util/paths.ts';
 import { loadScenario, explicitOptions, mergeScenario, scenarioRef, type OptionSpec } from '../run/scenario.ts';
 import type { ScenarioRef } from '../run/types.ts';
+import { UNIT_OPTIONS } from './units-options.ts';
+import { isFromUserDefaults } from './defaults.ts';
 
 /** Where the scenario that was applied travels in argv, to toRunOptions. */
 export const SCENARIO_ARG = '$scenario';
@@ -24,7 +26,8 @@ interface YargsOptions {
 export function optionSpec(o: YargsOptions): OptionSpec[] {
   return Object.keys(o.key).map((name) => ({
     name,
-    type: o.number.includes(name) ? 'number' : o.boolean.includes(name) ? 'boolean' : o.string.includes(name) ? 'string' : 'any',
+    // Sizes, times and counts are read by util/units.ts: "2G" or 2048, "2m" or 120.
+    type: UNIT_OPTIONS.has(name) ? 'any' : o.number.includes(name) ? 'number' : o.boolean.includes(name) ? 'boolean' : o.string.includes(name) ? 'string' : 'any',
     array: o.array.includes(name),
     ...(o.choices[name] ? { choices: o.choices[name] } : {}),
   }));
@@ -49,7 +52,8 @@ export function scenarioOption<T>(y: Argv<T>) {
       const spec = optionSpec(opts);
       const s = await loadScenario(String(argv.scenario), spec, PROJECT_ROOT);
       const defaulted = (yy.parsed && yy.parsed.defaulted) || null;
-      const explicit = explicitOptions(argv, spec.map((o) => o.name), defaulted, opts.default);
+      // Values from KREPRO_* or the config file are defaults too: the scenario beats them (cli/defaults.ts).
+      const explicit = new Set([...explicitOptions(argv, spec.map((o) => o.name), defaulted, opts.default)].filter((k) => !isFromUserDefaults(k)));
       const { set, overridden } = mergeScenario(s.values, explicit);
       for (const [k, v] of Object.entries(set)) {
         argv[k] = v;

@@ -32,6 +32,14 @@ export function candidateLines(text: string, lines: string[], starts: number[]):
 export const MATCH_CHARS = 1024;
 
 /** The report group a console line starts, or null. `line` is the raw line (prefix included). */
+/**
+ * A header inside prose or markup is a mention, not a report: README's
+ * "The title is `INFO: silent hang in <frame>`" or "Titles: `BUG: soft
+ * lockup in ...`". The kernel never prints a backtick, a quote or "title"
+ * right before a report header.
+ */
+const QUOTED = /[`"'“‘]\s*$|\b[Tt]itles?:?\s*$/;
+
 export function matchOops(line: string): OopsGroup | null {
   if (line.length > MATCH_CHARS) line = line.slice(0, MATCH_CHARS);
   if (!ANY.test(line)) return null;
@@ -40,6 +48,7 @@ export function matchOops(line: string): OopsGroup | null {
     if (g.suppress.some((re) => re.test(line))) continue;
     const text = lineText(line);
     if (GLOBAL_IGNORE.some((re) => re.test(text))) return null;
+    if (QUOTED.test(text.slice(0, Math.max(0, text.indexOf(g.header))))) continue;
     return g;
   }
   return null;

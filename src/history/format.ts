@@ -1,17 +1,21 @@
 import type { ConfigGroup, LoopRow } from './index.ts';
+import { wrapWords } from '../util/wrap.ts';
 
 const pctShort = (x: number) => `${(x * 100).toFixed(x < 0.1 && x > 0 ? 1 : 0)}`;
 
-function row(r: LoopRow): string {
-  const date = r.at.slice(0, 16).replace('T', ' ');
+/** The loop id as shown: its dir name without the common "loop-" (it carries the date and time). */
+const shownId = (id: string) => id.replace(/^loop-/, '');
+
+function row(r: LoopRow, idWidth: number): string {
   const commit = (r.commit ?? (r.kernel ? 'bzImage' : '-')).slice(0, 12).padEnd(12);
   const rate = r.rate === null ? '   n/a' : `${(r.rate * 100).toFixed(1)}%`.padStart(6);
-  const ci = r.valid ? `[${pctShort(r.ci[0])}-${pctShort(r.ci[1])}%]`.padEnd(12) : ''.padEnd(12);
-  const med = r.medianSec === null ? '    -' : `${r.medianSec.toFixed(0)}s`.padStart(5);
+  const ci = r.valid ? `[${pctShort(r.ci[0])}-${pctShort(r.ci[1])}%]`.padEnd(10) : ''.padEnd(10);
+  const med = r.medianSec === null ? '   -' : `${r.medianSec.toFixed(0)}s`.padStart(4);
+  // Short marks; the change's p-value is on its own "!" line below the table.
   let flag = '';
-  if (r.partial) flag = `shard ${r.shard!.index + 1}/${r.shard!.count}`;
-  else if (r.change?.significant) flag = `${r.change.direction === 'up' ? 'UP' : 'DOWN'} p=${r.change.p.toPrecision(2)}`;
-  const line = `${date}  ${commit} ${String(r.valid).padStart(4)} ${String(r.reproduced).padStart(4)} ${rate} ${ci} ${med}  ${flag}`;
+  if (r.partial) flag = `part ${r.shard!.index + 1}/${r.shard!.count}`;
+  else if (r.change?.significant) flag = r.change.direction === 'up' ? 'UP' : 'DOWN';
+  const line = `${shownId(r.id).padEnd(idWidth)} ${commit} ${String(r.valid).padStart(4)} ${String(r.reproduced).padStart(4)} ${rate} ${ci} ${med} ${flag}`;
   return line.trimEnd();
 }
 
@@ -23,15 +27,17 @@ export function formatHistory(groups: ConfigGroup[]): string {
     const last = g.loops[g.loops.length - 1];
     const what = last.kernel ? 'given bzImage' : (last.tree ?? 'default tree');
     out.push(`configuration ${g.configKey} (${what.length > 50 ? '...' + what.slice(-47) : what})`);
-    out.push('date              commit        runs repr   rate 95% CI        ttf  change');
-    for (const r of g.loops) out.push(row(r));
+    const idWidth = Math.max(4, ...g.loops.map((r) => shownId(r.id).length));
+    out.push(`${'loop'.padEnd(idWidth)} ${'commit'.padEnd(12)} runs repr   rate 95% CI      ttf change`);
+    for (const r of g.loops) out.push(row(r, idWidth));
     const sig = g.loops.filter((r) => r.change?.significant);
     for (const r of sig) {
-      out.push(`  ! ${r.id}: rate ${r.change!.direction} vs ${r.change!.vs} (Fisher p=${r.change!.p.toPrecision(2)})`.slice(0, 80));
+      out.push(...wrapWords(`! ${r.id}: rate ${r.change!.direction} vs ${r.change!.vs} (Fisher p=${r.change!.p.toPrecision(2)})`, 78, '    ').map((l) => `  ${l}`));
     }
     out.push('');
   }
-  out.push('runs = runs with a verdict (reproduced or not); ttf = KM median time to');
-  out.push('failure; change = significant rate change vs the previous loop (p<0.05).');
+  out.push('loop = the loop dir (loop-<date>-<time>-<id>); runs = runs with a verdict');
+  out.push('(reproduced or not); ttf = KM median time to failure; change = significant');
+  out.push('rate change vs the previous loop (p<0.05); part K/N = one shard of a loop.');
   return out.join('\n') + '\n';
 }

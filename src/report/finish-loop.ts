@@ -18,6 +18,7 @@ export async function finishLoop(rec: LoopRecord, dir: string, historyFile: stri
       .filter((l) => l.id !== rec.id && !l.partial && !(rec.mergedFrom ?? []).some((m) => m.id === l.id))
       .map((l) => ({
         label: l.commit?.slice(0, 12) ?? l.at.slice(0, 10),
+        labelKind: l.commit ? ('commit' as const) : ('date' as const),
         reproduced: l.reproduced, valid: l.valid, rate: l.rate, ci: l.ci,
       }));
     const runs: HistoryEntry[] = rec.runs.map((r) => ({
@@ -29,6 +30,7 @@ export async function finishLoop(rec: LoopRecord, dir: string, historyFile: stri
   }
   const current: RatePoint = {
     label: rec.config.commit?.slice(0, 12) ?? 'this loop',
+    labelKind: rec.config.commit ? ('commit' as const) : ('date' as const),
     reproduced: rec.stats.reproduced, valid: rec.stats.valid, rate: rec.stats.rate, ci: rec.stats.ci, current: true,
   };
   await writeFileAtomic(join(dir, 'report.html'), loopHtml(rec, [...earlier.slice(-19), current]));

@@ -5,6 +5,7 @@ import { formatDuration } from '../loop/duration.ts';
 /** One point of the rate plot: a loop (this one or an earlier one of the same configuration). */
 export interface RatePoint {
   label: string;              // short commit or date
+  labelKind?: 'commit' | 'date';
   reproduced: number;
   valid: number;
   rate: number | null;
@@ -40,7 +41,9 @@ export function rateSvg(points: RatePoint[]): string {
   const ih = H - M.t - M.b;
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="reproduction rate per loop">`;
   s += `<rect width="${W}" height="${H}" fill="#fff"/>`;
-  s += axes('loop (commit)', 'reproduction rate', [0, 0.25, 0.5, 0.75, 1]);
+  const kinds = new Set(points.map((p) => p.labelKind ?? 'commit'));
+  const xLabel = kinds.size > 1 ? 'loop (commit, or date for a given bzImage)' : kinds.has('date') ? 'loop (date)' : 'loop (commit)';
+  s += axes(xLabel, 'reproduction rate', [0, 0.25, 0.5, 0.75, 1]);
   const n = Math.max(1, points.length);
   const step = iw / n;
   points.forEach((p, i) => {
@@ -57,6 +60,15 @@ export function rateSvg(points: RatePoint[]): string {
   return s + '</svg>';
 }
 
+/** Round tick values (whole seconds on a 1-2-5 step) from 0 to at most maxT, 3 to 6 of them. */
+export function niceTicks(maxT: number): number[] {
+  const steps = [1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400];
+  const step = steps.find((st) => maxT / st <= 5) ?? Math.ceil(maxT / 5);
+  const out: number[] = [];
+  for (let t = 0; t <= maxT + 1e-9; t += step) out.push(t);
+  return out;
+}
+
 /** Kaplan-Meier curve: share of runs not yet reproduced over time, censored runs ticked. */
 export function kmSvg(curve: { t: number; s: number }[], censoredAt: number[], horizonSec: number | null): string {
   const iw = W - M.l - M.r;
@@ -67,9 +79,9 @@ export function kmSvg(curve: { t: number; s: number }[], censoredAt: number[], h
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="time to failure">`;
   s += `<rect width="${W}" height="${H}" fill="#fff"/>`;
   s += axes('seconds from QEMU start', 'runs not yet reproduced', [0, 0.25, 0.5, 0.75, 1]);
-  for (let i = 0; i <= 4; i++) {
-    const t = (maxT * i) / 4;
-    s += `<text x="${f(x(t))}" y="${H - M.b + 16}" text-anchor="middle" font-size="10">${f(t)}</text>`;
+  for (const t of niceTicks(maxT)) {
+    s += `<line x1="${f(x(t))}" y1="${H - M.b}" x2="${f(x(t))}" y2="${H - M.b + 4}" stroke="#333"/>`;
+    s += `<text x="${f(x(t))}" y="${H - M.b + 16}" text-anchor="middle" font-size="10">${t}</text>`;
   }
   let d = `M${f(x(0))},${f(y(1))}`;
   let cur = 1;
@@ -95,7 +107,7 @@ export function loopHtml(loop: LoopRecord, ratePoints: RatePoint[]): string {
     .filter((r) => r.verdict === 'not-reproduced' && r.timeSec !== null)
     .map((r) => r.timeSec as number);
   const c = loop.config;
-  const kernel = c.kernel ? `bzImage ${c.kernel.split('/').pop()}` : `${c.commit?.slice(0, 12) ?? '?'} (${c.kernelRelease ?? 'unknown release'})`;
+  const kernel = c.kernel ? `given kernel ${c.kernel}` : `${c.commit?.slice(0, 12) ?? '?'} (${c.kernelRelease ?? 'unknown release'})`;
   const rows: [string, string][] = [
     ['status', loop.status],
     ['kernel', kernel],

@@ -25,6 +25,8 @@ import { collectTrace } from './trace-file.ts';
 import { watchBoot, realClock, type BootOutcome } from './watch.ts';
 import { stopConfig } from './stop-policy.ts';
 import { vcpuSymbolizer } from './vcpus.ts';
+import { collectProvenance } from './provenance.ts';
+import { RUN_DEFAULTS } from './options.ts';
 
 /**
  * One run, end to end: kernel (kernel.ts) -> initramfs -> plan (plan.ts) ->
@@ -108,6 +110,7 @@ export async function runKernel(input: Partial<RunOptions>): Promise<RunRecord> 
   const { build, configText } = got;
   rec.kernel = got.kernel;
   if (got.buildMs !== undefined) rec.timings.buildMs = got.buildMs;
+  rec.provenance = await collectProvenance(o, rec.kernel, build?.dir ?? null, RUN_DEFAULTS).catch(() => undefined);
   if (o.signal?.aborted) return finish('interrupted', 'interrupted before boot');
 
   // 2. The guest image.

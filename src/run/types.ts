@@ -92,6 +92,17 @@ export interface RunRecord {
   evidence?: import('../verdict/evidence.ts').RunEvidence;      // what the trace shows of the bug, stall or not
   files: string[];             // artifacts beside run.json
   scenario?: ScenarioRef;      // the --scenario whose defaults this run used
+  provenance?: Provenance;     // where the run came from, for reports (run/provenance.ts)
+}
+
+/** What a report names the run by, as the bots do (HEAD commit, tree, compiler, reproducer). */
+export interface Provenance {
+  krepro: { version: string; commit: string | null };   // the krepro that made the run
+  head: { commit: string | null; subject: string | null };
+  tree: { name: string; url: string | null; spec?: string }; // remote URL, "Debian linux-source-7.2 ..." (spec debian:7.2), never a local path
+  compiler: string | null;
+  workload: { file: string; sha256: string } | null;     // the guest workload's source
+  reproducer: string;                                    // krepro run ... that repeats the run
 }
 
 /** Which scenario file a run took its defaults from (`--scenario`). */

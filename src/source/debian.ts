@@ -144,7 +144,7 @@ async function readyRepo(dir: string): Promise<boolean> {
  */
 async function makeTreeOnce(dir: string, what: string, log: (s: string) => void, make: () => Promise<void>): Promise<string> {
   if (await readyRepo(dir)) return dir;
-  const lock = await acquireLock(`${dir}.lock`, { onWait: (pid) => log(`waiting for pid ${pid} to finish ${what}`) });
+  const lock = await acquireLock(`${dir}.lock`, { onWait: (who) => log(`waiting for ${who} to finish ${what}`) });
   try {
     if (!(await readyRepo(dir))) await make();
     return dir;

@@ -9,7 +9,36 @@ export const EXIT = {
   skip: 125,
   usage: 255,
   infra: 255,
+  interrupted: 255,
 } as const;
+
+/**
+ * The one exit-code table: README's and every `--help`'s (EXIT_CODES_HELP)
+ * are made from it, and every command exits with one of these codes.
+ */
+export const EXIT_TABLE: readonly { code: number; meaning: string }[] = [
+  { code: EXIT.notReproduced, meaning: 'ok, nothing found: not reproduced (run, loop), no crash (classify), no anomaly (analyze), culprit named (bisect), done (other commands)' },
+  { code: EXIT.reproduced, meaning: 'found: reproduced (run, loop), a crash in a log (classify), an anomaly in a trace (analyze)' },
+  { code: EXIT.skip, meaning: 'this commit cannot be tested: build failure, patch does not apply, boot failure; bisection inconclusive' },
+  { code: EXIT.usage, meaning: 'usage or environment error, infrastructure error, a bundle that fails --verify, interrupted (Ctrl-C, SIGTERM)' },
+];
+
+/** The table as --help epilogues print it. */
+export function exitCodesHelp(width = 78): string {
+  const lines = ['Exit codes (the same for every command):'];
+  for (const r of EXIT_TABLE) {
+    let line = `  ${String(r.code).padEnd(4)} `;
+    for (const w of r.meaning.split(' ')) {
+      if (line.length + w.length > width && line.trim().length > 4) {
+        lines.push(line.trimEnd());
+        line = ' '.repeat(7);
+      }
+      line += w + ' ';
+    }
+    lines.push(line.trimEnd());
+  }
+  return lines.join('\n');
+}
 
 /**
  * An error meant for the user: one line saying what is wrong and what to do.

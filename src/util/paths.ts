@@ -1,9 +1,20 @@
 import { homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 
-/** The krepro checkout (where kconfigs/, guest/ and patches/ live). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The krepro checkout (where kconfigs/, guest/ and patches/ live): the first
+ * directory above this module with package.json and kconfigs/, so the same
+ * answer comes from src/util/ (tsx) and from dist/src/util/ (compiled).
+ */
+export function findProjectRoot(from: string): string {
+  for (let d = from; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'kconfigs'))) return d;
+    if (dirname(d) === d) return resolve(from, '..', '..');
+  }
+}
+export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * Cache root: unpacked trees, worktrees, build dirs, initramfs images.

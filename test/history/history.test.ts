@@ -44,9 +44,18 @@ describe('history', () => {
 
     const text = formatHistory(groups);
     expect(text.split('\n').filter((l) => l.length > 80)).toEqual([]);
-    expect(text).toMatch(/cccc .*UP p=0\.000/);
-    expect(text).toMatch(/shard 1\/4/);
+    expect(text).toMatch(/^l3 +cccc .* UP$/m);            // every row names its loop
+    expect(text).toMatch(/^s1 +dddd .* part 1\/4$/m);
+    expect(text).toMatch(/^l1 +aaaa /m);
     expect(text).toMatch(/! l3: rate up vs l2 \(Fisher p=/);
+    // A long flag line wraps between words, never cut mid-word.
+    const long = formatHistory(loopHistory([
+      loop('loop-20261101-020000-aaaa-with-a-very-long-name-for-wrapping', '2026-11-01T02:00:00Z', 'aaaa', 0, 20),
+      loop('loop-20261102-020000-bbbb-with-a-very-long-name-for-wrapping', '2026-11-02T02:00:00Z', 'bbbb', 15, 20),
+    ]));
+    const bang = long.split('\n').filter((l) => /^  ! |^      /.test(l));
+    expect(bang.length).toBeGreaterThan(1);
+    expect(bang.join(' ').replace(/\s+/g, ' ')).toContain('rate up vs loop-20261101-020000-aaaa-with-a-very-long-name-for-wrapping (Fisher p=');
   });
 
   it('a merged loop stands for its shards', () => {

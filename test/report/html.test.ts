@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoop } from '../../src/loop/loop.ts';
 import { finishLoop } from '../../src/report/finish-loop.ts';
-import { kmSvg, rateSvg } from '../../src/report/html.ts';
+import { kmSvg, rateSvg, niceTicks } from '../../src/report/html.ts';
 import { corpusRunner } from '../loop/corpus-run.ts';
 
 /** Decode an 8-bit RGB/RGBA PNG into pixels (enough for a screenshot). */
@@ -57,6 +57,20 @@ describe('HTML loop summary', () => {
     expect(html).not.toMatch(/(src|href)=["']?(https?:|\/\/)/);
     expect(html).not.toMatch(/<script|<link /);
     expect(html).toContain('66.7% (95% CI 30.0% to 90.3%)');
+    // A given kernel is named by its path, once (not "bzImage bzImage"); its loops are labelled by date.
+    expect(html).toContain('given kernel /x/bzImage');
+    expect(html).not.toMatch(/bzImage bzImage/);
+    expect(html).toContain('loop (date)');
+    expect(html).not.toContain('loop (commit)');
+  });
+
+  it('time ticks are round seconds', () => {
+    expect(niceTicks(33)).toEqual([0, 10, 20, 30]);
+    expect(niceTicks(26.4)).toEqual([0, 10, 20]);
+    expect(niceTicks(4)).toEqual([0, 1, 2, 3, 4]);
+    expect(niceTicks(900)).toEqual([0, 300, 600, 900]);
+    const svg = kmSvg([{ t: 13.2, s: 0.5 }], [26.4], null);
+    expect(svg).not.toMatch(/>\d+\.\d+</);
   });
 
   it('renders in headless Chromium to a non-blank screenshot with the curve drawn', async () => {

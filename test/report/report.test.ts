@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildReport } from '../../src/report/text.ts';
-import { wrapCommand, wrapWords, table } from '../../src/report/wrap.ts';
+import { wrapCommand, wrapWords, table } from '../../src/util/wrap.ts';
 import { runLoop } from '../../src/loop/loop.ts';
 import { writeJsonAtomic } from '../../src/util/fs.ts';
 import { corpusRunner, makeCorpusRun } from '../loop/corpus-run.ts';
@@ -69,32 +69,63 @@ describe('report of a loop over real consoles', () => {
 });
 
 describe('report of a bisection', () => {
-  it('says [REGRESSION], gives the per-commit table and #regzbot', async () => {
+  it('one-line Subject naming the best face, the culprit with subject and author, Fixes:, and counts that agree with the decisions', async () => {
     const root = await mkdtemp(join(tmpdir(), 'krepro-rep-bis-'));
-    const bad = 'b'.repeat(40), good = 'a'.repeat(40), culprit = 'c'.repeat(40), parent = 'd'.repeat(40);
+    // A real tree: good -> parent -> culprit -> bad, so subjects and the author come from git.
+    const tree = join(root, 'linux');
+    await mkdir(tree);
+    const g = (...a: string[]) => execa('git', ['-C', tree, '-c', 'user.name=Ada Lovelace', '-c', 'user.email=ada@example.org', ...a]);
+    await execa('git', ['init', '-q', tree]);
+    const hashes: string[] = [];
+    for (const subj of ['mm: good base', 'mm: harmless cleanup', 'sched/mmcid: walk only the task list', 'Linux 7.2-rc1']) {
+      await g('commit', '-q', '--allow-empty', '-m', subj);
+      hashes.push((await g('rev-parse', 'HEAD')).stdout.trim());
+    }
+    const [good, parent, culprit, bad] = hashes;
     await makeCorpusRun(join(root, 'runs', 'c1'), 'injected-cid-leak-stall.log');
-    const crash = (d?: string) => ({ kind: 'crash', title: 'INFO: rcu detected stall in mm_cid_get', type: 'HANG', unrelated: [], runDir: d });
+    const crash = (title: string, d?: string) => ({ kind: 'crash', title, type: 'HANG', unrelated: [], runDir: d });
     const clean = { kind: 'clean', title: null, type: null, unrelated: [] };
     await writeJsonAtomic(join(root, 'bisect.json'), {
-      schema: 'krepro.bisect/1', id: 'b1', fixed: false, bad, good, signature: null, confidence: 0.95,
+      schema: 'krepro.bisect/1', id: 'b1', fixed: false, bad, good,
+      signature: { source: 'regex', regex: 'mm_get_cid|mm_cid_get|soft lockup|rcu.*stall|silent hang' }, confidence: 0.95,
       maxRuns: 10, stepEpsilon: 0.05, endpointCrashes: 1, phase: 'done',
       commits: {
-        [bad]: { commit: bad, role: 'bad-endpoint', runs: [crash(), crash()], decision: 'buggy' },
+        // Five crashes, three faces of one bug: every one matched the signature, so 5 reproduced.
+        [bad]: { commit: bad, role: 'bad-endpoint', runs: [crash('BUG: soft lockup in smp_call_function'), crash('INFO: silent hang in mm_get_cid'), crash('INFO: silent hang in mm_get_cid'), crash('INFO: rcu detected stall in corrupted'), crash('INFO: silent hang in mm_get_cid')], decision: 'buggy' },
         [good]: { commit: good, role: 'good-endpoint', runs: [clean, clean, clean], decision: 'clean' },
-        [culprit]: { commit: culprit, role: 'step', runs: [crash('runs/c1'), clean], decision: 'buggy' },
-        [parent]: { commit: parent, role: 'step', runs: [clean, clean, clean, clean], decision: 'clean' },
+        [culprit]: { commit: culprit, role: 'step', runs: [crash('INFO: rcu detected stall in mm_cid_get', 'runs/c1'), clean], decision: 'buggy' },
+        [parent]: { commit: parent, role: 'step', runs: [clean, clean, clean, crash('WARNING in unrelated_thing'), clean], decision: 'clean' },
       },
       order: [bad, good, parent, culprit], marks: [], revisions: 0,
-      answer: { kind: 'found', commit: culprit, confidence: 0.97, candidates: [], rate: 0.6 }, meta: {},
+      answer: { kind: 'found', commit: culprit, confidence: 0.97, candidates: [{ commit: culprit, p: 0.97 }, { commit: parent, p: 0.02 }], rate: 0.6 },
+      meta: { tree },
     });
     const text = await buildReport(root);
+    const lines = text.split('\n');
     expect(widthOk(text)).toEqual([]);
-    expect(text.replace(/\n /g, ' ')).toMatch(/^Subject: \[REGRESSION\] 6\.12\.117: INFO: rcu detected stall in mm_cid_get/);
-    expect(text.replace(/\n /g, ' ')).toMatch(/\(bisected to cccccccccccc\)/);
-    expect(text).toMatch(/#regzbot introduced: cccccccccccc/);
-    expect(text).toMatch(/\| cccccccccccc \(first bad\)\s+\|\s+2 \|\s+1 \|\s+buggy/);
-    expect(text).toMatch(/\| dddddddddddd\s+\|\s+4 \|\s+0 \|\s+clean/);
+    expect(lines[0]).toMatch(/^Subject: \[REGRESSION\] 6\.12\.117: INFO: silent hang in mm_get_cid/);
+    expect(lines[1]).toBe('');                                      // never folded onto a second line
+    expect(text).toContain(`commit ${culprit}\nAuthor: Ada Lovelace <ada@example.org>\n`);
+    expect(text).toMatch(/^ {4}sched\/mmcid: walk only the task list$/m);
+    expect(text).toContain(`Fixes: ${culprit.slice(0, 12)} ("sched/mmcid: walk only the task list")`);
+    expect(text).toMatch(/^HEAD commit: {4}[0-9a-f]{12} Linux 7\.2-rc1$/m);
+    expect(text).toMatch(/^bisection log: {2}bisect\.log in the artifacts/m);
+    // Tags before the console and the table.
+    expect(text.indexOf('Reported-by:')).toBeLessThan(text.indexOf('Console (trimmed'));
+    expect(text.indexOf('Fixes:')).toBeLessThan(text.indexOf('Reproduction'));
+    expect(text).toMatch(/#regzbot introduced: [0-9a-f]{12}/);
+    expect(text).toMatch(new RegExp(`\\| ${bad.slice(0, 12)} \\(bad\\)\\s+\\|\\s+5 \\|\\s+5 \\|\\s+buggy`));
+    expect(text).toMatch(new RegExp(`\\| ${culprit.slice(0, 12)} \\(first bad\\)\\s+\\|\\s+2 \\|\\s+1 \\|\\s+buggy`));
+    // The unrelated WARNING is a run, not a reproduction.
+    expect(text).toMatch(new RegExp(`\\| ${parent.slice(0, 12)}\\s+\\|\\s+5 \\|\\s+0 \\|\\s+clean`));
     expect(text).toMatch(/mm_cid_get\+0x11f/);
+  });
+
+  it('the best face: a named frame over "corrupted", then the most frequent', async () => {
+    const { bestFace } = await import('../../src/report/text.ts');
+    expect(bestFace(['INFO: rcu detected stall in corrupted', 'BUG: soft lockup in smp_call_function', 'INFO: silent hang in mm_get_cid', 'INFO: silent hang in mm_get_cid'])).toBe('INFO: silent hang in mm_get_cid');
+    expect(bestFace(['INFO: rcu detected stall in corrupted', 'INFO: rcu detected stall in corrupted', 'INFO: rcu detected stall'])).toBe('INFO: rcu detected stall');
+    expect(bestFace([])).toBeNull();
   });
 });
 

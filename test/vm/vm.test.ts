@@ -97,23 +97,4 @@ RIP=ffffffff81002010 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0
   });
 });
 
-describe('vsock CIDs', () => {
-  it('are unique among live holders and reused after release or owner death', async () => {
-    const d = await mkdtemp(join(tmpdir(), 'cid-'));
-    const a = await allocateCid(d, 3, 5);
-    const b = await allocateCid(d, 3, 5);
-    expect(a.cid).not.toBe(b.cid);
-    await a.release();
-    const c = await allocateCid(d, 3, 5);
-    expect([a.cid, 3, 4, 5]).toContain(c.cid);
-    expect(c.cid).not.toBe(b.cid);
-    // A file left by a dead pid is stale.
-    await b.release();
-    await c.release();
-    await writeFile(join(d, '3'), '999999999');
-    await writeFile(join(d, '4'), '999999999');
-    await writeFile(join(d, '5'), '999999999');
-    const e = await allocateCid(d, 3, 5);
-    expect([3, 4, 5]).toContain(e.cid);
-  });
-});
+// vsock CIDs: test/util/lock.test.ts (they are locks).
