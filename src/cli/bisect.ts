@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { parseCount, parseNumber } from '../util/units.ts';
 import { runOptions, toRunOptions, abortOnSignals } from './run-options.ts';
 import { progressPrinter } from './common.ts';
 import { usageError } from '../util/errors.ts';
@@ -43,26 +44,26 @@ const cmd: CommandModule = {
       .option('good', { type: 'string', describe: 'revision without the bug (with --fixed: the fixed one)' })
       .option('bad', { type: 'string', describe: 'revision that reproduces the bug' })
       .option('fixed', { type: 'boolean', default: false, describe: 'look for the fix: --bad is old and broken, --good is new and fixed' })
-      .option('confidence', { type: 'number', default: DEFAULT_CONFIDENCE, describe: 'target probability that the named commit is the one' })
-      .option('jobs', { type: 'number', describe: 'VMs at once on this host, each with its own run dir, QMP socket and vsock CID; --simulate: for both policies (default: 1 on hosts with fewer than 4 cores, else cores / --cpus; --simulate: 1)' })
-      .option('make-jobs', { type: 'number', describe: 'make -j for the builds (default: number of cores)' })
-      .option('max-runs', { type: 'number', default: 60, describe: 'cap on runs per commit' })
+      .option('confidence', { type: 'string', default: DEFAULT_CONFIDENCE, describe: 'target probability that the named commit is the one' })
+      .option('jobs', { type: 'string', describe: 'VMs at once on this host, each with its own run dir, QMP socket and vsock CID; --simulate: for both policies (default: 1 on hosts with fewer than 4 cores, else cores / --cpus; --simulate: 1)' })
+      .option('make-jobs', { type: 'string', describe: 'make -j for the builds (default: number of cores)' })
+      .option('max-runs', { type: 'string', default: 60, describe: 'cap on runs per commit' })
       // bisect picks the commits itself: run's --kernel and --commit are refused, so not listed.
       .hide('kernel')
       .hide('commit')
       .option('resume', { type: 'string', describe: 'continue the bisection kept in this bisect-<id> dir' })
       .option('simulate', { type: 'boolean', default: false, describe: 'run the policy and syzkaller\'s on simulated histories; no kernel' })
-      .option('trials', { type: 'number', default: SIM_DEFAULTS.trials, describe: '--simulate: trials per reproduction rate' })
-      .option('commits', { type: 'number', default: SIM_DEFAULTS.commits, describe: '--simulate: commits in the range' })
-      .option('seed', { type: 'number', default: SIM_DEFAULTS.seed, describe: '--simulate: random seed' })
+      .option('trials', { type: 'string', default: SIM_DEFAULTS.trials, describe: '--simulate: trials per reproduction rate' })
+      .option('commits', { type: 'string', default: SIM_DEFAULTS.commits, describe: '--simulate: commits in the range' })
+      .option('seed', { type: 'string', default: SIM_DEFAULTS.seed, describe: '--simulate: random seed' })
       .option('rates', { type: 'number', array: true, describe: '--simulate: reproduction rates (default 1 0.5 0.3 0.1)' })
-      .option('unrelated-rate', { type: 'number', describe: '--simulate: chance of an unrelated crash per run (one value)' })
+      .option('unrelated-rate', { type: 'string', describe: '--simulate: chance of an unrelated crash per run (one value)' })
       .option('unrelated-rates', { type: 'number', array: true, describe: `--simulate: unrelated-crash rates to sweep (default ${SIM_DEFAULTS.unrelatedRates.join(' ')})` })
       .option('faces', { type: 'string', array: true, describe: '--simulate: shares of the bug\'s titles (one report type), e.g. 0.6,0.3,0.1; repeat to sweep (default: 1 and 0.6,0.3,0.1)' })
-      .option('evidence-rate', { type: 'number', describe: '--simulate: chance a run of a buggy commit shows the bug\'s trace evidence (evidence on, as --evidence)' })
-      .option('threads', { type: 'number', describe: '--simulate: worker threads (default: cores, at most 4)' })
-      .option('build-cost', { type: 'number', default: SIM_DEFAULTS.buildCost, describe: '--simulate: seconds per build' })
-      .option('run-cost', { type: 'number', default: SIM_DEFAULTS.runCost, describe: '--simulate: seconds per run' })
+      .option('evidence-rate', { type: 'string', describe: '--simulate: chance a run of a buggy commit shows the bug\'s trace evidence (evidence on, as --evidence)' })
+      .option('threads', { type: 'string', describe: '--simulate: worker threads (default: cores, at most 4)' })
+      .option('build-cost', { type: 'string', default: SIM_DEFAULTS.buildCost, describe: '--simulate: seconds per build' })
+      .option('run-cost', { type: 'string', default: SIM_DEFAULTS.runCost, describe: '--simulate: seconds per run' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
       .epilogue(
         'Each commit is run until a crash matching the signature (bad) or until enough clean runs make the bug unlikely (good); ' +
@@ -71,6 +72,10 @@ const cmd: CommandModule = {
       ),
   handler: async (a) => {
     const args = a as unknown as Args;
+    // Counts and numbers through the one parser: the user's text is echoed, never NaN.
+    const raw = args as unknown as Record<string, unknown>;
+    for (const f of ['jobs', 'make-jobs', 'max-runs', 'trials', 'commits', 'seed', 'threads']) if (raw[f] !== undefined) raw[f] = parseCount(f, raw[f]);
+    for (const f of ['confidence', 'build-cost', 'run-cost', 'unrelated-rate', 'evidence-rate']) if (raw[f] !== undefined) raw[f] = parseNumber(f, raw[f]);
     if (args.simulate) return simulateCmd(args);
     const { signal, dispose } = abortOnSignals();
     const printer = progressPrinter();

@@ -92,15 +92,18 @@ const cmd: CommandModule = {
       .option('history', { type: 'boolean', default: true, describe: 'record the loop in <results>/history.jsonl (--no-history to skip)' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
       .option('on', { choices: ['local', 'slurm'] as const, default: 'local' as const, describe: 'run here, or as a Slurm job array of --shards tasks plus a merge job' })
-      .option('shards', { type: 'number', describe: 'with --on slurm: number of array tasks (each a krepro loop --shard K/N)' })
-      .option('max-running', { type: 'number', describe: 'with --on slurm: at most this many array tasks at once' })
+      .option('shards', { type: 'string', describe: 'with --on slurm: number of array tasks (each a krepro loop --shard K/N)' })
+      .option('max-running', { type: 'string', describe: 'with --on slurm: at most this many array tasks at once' })
       .option('partition', { type: 'string', describe: 'with --on slurm: the partition to submit to (default: the cluster\'s default)' })
       .option('wait', { type: 'boolean', default: true, describe: 'with --on slurm: wait for the merged result (--no-wait prints the job ids)' })
-      .option('jobs', { type: 'number', describe: 'VMs at once, each with its own run dir, QMP socket and vsock CID (default: 1 on hosts with fewer than 4 cores, else cores / --cpus)' })
-      .option('make-jobs', { type: 'number', describe: 'make -j for the build (default: number of cores)' })
+      .option('jobs', { type: 'string', describe: 'VMs at once, each with its own run dir, QMP socket and vsock CID (default: 1 on hosts with fewer than 4 cores, else cores / --cpus)' })
+      .option('make-jobs', { type: 'string', describe: 'make -j for the build (default: number of cores)' })
       .conflicts('count', 'until'),
   handler: async (argv) => {
     const a = argv as unknown as Args;
+    // Counts and numbers through the one parser: the user's text is echoed, never NaN.
+    const raw = a as unknown as Record<string, unknown>;
+    for (const f of ['shards', 'max-running', 'jobs', 'make-jobs']) if (raw[f] !== undefined) raw[f] = parseCount(f, raw[f]);
     if (a.count === undefined && a.until === undefined) throw usageError('say how long to loop: --count N or --until DURATION (e.g. --until 8h)');
     if (a.kernel && (a.patch?.length || a.revert?.length || a.config?.length)) throw usageError('--patch, --revert and --config need a build; drop them or drop --kernel');
     if (a.on === 'slurm') return slurmLoop(a);
