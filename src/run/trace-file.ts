@@ -5,6 +5,8 @@ import { readArtifacts } from './artifacts-channel.ts';
 import { extractFtraceDumpInfo } from '../trace/parse.ts';
 import { analyzeText, summarizeAnalysis, type AnalyzeOptions, type TraceSummary, type TraceAccel, type TraceAnalysis } from '../trace/analyze.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
+import { readRunRecord } from './record.ts';
+import { RUN_DEFAULTS } from './options.ts';
 
 /**
  * Judge a run's trace.txt: replay it, keep the whole analysis in
@@ -35,23 +37,14 @@ export function isConsoleDump(trace: string): boolean {
 
 /** The vCPU samples and hang timeout of the run whose console this is (run.json beside it), if any. */
 export async function runBeside(file: string): Promise<[VcpuState[] | null, number]> {
-  try {
-    const rec = JSON.parse(await readFile(join(dirname(file), 'run.json'), 'utf8')) as Partial<RunRecord> & { options?: { hangTimeoutSec?: number } };
-    return [rec.vcpus ?? null, rec.options?.hangTimeoutSec ?? 45];
-  } catch {
-    return [null, 45];
-  }
+  const rec = await readRunRecord(dirname(file)).catch(() => null);
+  return [rec?.vcpus ?? null, RUN_DEFAULTS.hangTimeoutSec];
 }
 
 /** The accelerator recorded in the run.json beside a trace file, if there is one (krepro analyze on a run's trace). */
 export async function accelBeside(tracePath: string): Promise<TraceAccel> {
-  try {
-    const rec = JSON.parse(await readFile(join(dirname(tracePath), 'run.json'), 'utf8')) as { qemu?: { accel?: string } };
-    const a = rec.qemu?.accel;
-    return a === 'tcg' || a === 'kvm' ? a : 'unknown';
-  } catch {
-    return 'unknown';
-  }
+  const rec = await readRunRecord(dirname(tracePath)).catch(() => null);
+  return rec?.qemu?.accel ?? 'unknown';
 }
 
 /** trace.txt: the guest's tracefs dump (artifact channel) or, on a stall, the ftrace dump cut from the console. */
