@@ -44,6 +44,6 @@ describe('two krepro at once', () => {
     console.log('concurrent builds', { first: { cached: j1.cached, s: j1.seconds }, second: { cached: j2.cached, s: j2.seconds } });
     expect(j1.key).toBe(j2.key);
     expect([j1.cached, j2.cached].sort()).toEqual([false, true]);
-    expect(r2.stderr + r1.stderr).toMatch(/waiting for krepro pid \d+/);
+    expect(r2.stderr + r1.stderr).toMatch(/waiting for pid \d+, which is using the checkout/);
   });
 });
