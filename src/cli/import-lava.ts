@@ -4,7 +4,7 @@ import type { RunRecord } from '../run/types.ts';
 import { importLavaLog } from '../lava/import.ts';
 import { EXIT_FOR_VERDICT } from '../verdict/verdict.ts';
 import { resultsRoot } from '../util/paths.ts';
-import { usageError } from '../util/errors.ts';
+import { signatureOptions } from './run-options.ts';
 
 export function printLavaVerdict(rec: RunRecord, json: boolean, extra: Record<string, unknown> = {}): void {
   if (json) {
@@ -26,15 +26,8 @@ const cmd: CommandModule = {
       .option('json', { type: 'boolean', default: false }),
   handler: async (argv) => {
     const a = argv as unknown as { log: string; signature?: string; title?: string; results?: string; json: boolean };
-    if (a.signature && a.title) throw usageError('give --signature or --title, not both');
-    if (a.signature) {
-      try {
-        new RegExp(a.signature);
-      } catch (e) {
-        throw usageError(`--signature is not a valid regular expression: ${(e as Error).message}`);
-      }
-    }
-    const rec = await importLavaLog(a.log, { resultsDir: resolve(a.results ?? resultsRoot()), signature: a.signature ?? null, title: a.title ?? null });
+    const { signature, title } = signatureOptions(a);
+    const rec = await importLavaLog(a.log, { resultsDir: resolve(a.results ?? resultsRoot()), signature, title });
     printLavaVerdict(rec, a.json);
     process.exitCode = EXIT_FOR_VERDICT[rec.verdict];
   },

@@ -59,10 +59,23 @@ function nonEmpty(flag: string, v: string | undefined): string | undefined {
   return String(v);
 }
 
-export function toRunOptions(a: RunArgs): Partial<RunOptions> {
+/** --signature / --title as every command that judges takes them: not empty, not both, a valid regex. */
+export function signatureOptions(a: { signature?: string; title?: string }): { signature: string | null; title: string | null } {
   const signature = nonEmpty('signature', a.signature);
   const title = nonEmpty('title', a.title);
   if (signature && title) throw usageError('give --signature or --title, not both');
+  if (signature) {
+    try {
+      new RegExp(signature);
+    } catch (e) {
+      throw usageError(`--signature is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  return { signature: signature ?? null, title: title ?? null };
+}
+
+export function toRunOptions(a: RunArgs): Partial<RunOptions> {
+  const { signature, title } = signatureOptions(a);
   const b = toBuildOptions(a as Parameters<typeof toBuildOptions>[0]);
   const wantsBuild = a.tree || a.commit || (a.patch as string[] | undefined)?.length || (a.revert as string[] | undefined)?.length || (a.config as string[] | undefined)?.length || (a.profile && a.profile !== 'default');
   if (a.kernel !== undefined && !String(a.kernel).trim()) throw usageError('--kernel is empty: give the path of a bzImage');
@@ -82,8 +95,8 @@ export function toRunOptions(a: RunArgs): Partial<RunOptions> {
     accel: a.accel,
     boot: a.boot,
     append,
-    signature: signature ?? null,
-    title: title ?? null,
+    signature,
+    title,
     selfTest: a['self-test'] ?? null,
     hangTimeoutSec: a['hang-timeout'] === undefined ? undefined : seconds('hang-timeout', a['hang-timeout']),
     fastHang: a['fast-hang'] as boolean | undefined,

@@ -81,6 +81,7 @@ const cases: [string, () => string[], number, RegExp, Record<string, string>?][]
   ['KREPRO_ACCEL=hvf', () => ['run', '--kernel', '/bin/true'], 255, /^krepro: KREPRO_ACCEL=hvf: choose one of auto, kvm, tcg$/, { KREPRO_ACCEL: 'hvf' }],
   ['analyze --cpus abc', () => ['analyze', '--cpus', 'abc', join(tmp, 'notes.txt')], 255, /^krepro: --cpus abc: give a whole number/],
   ['bisect --kernel', () => ['bisect', '--tree', kernelish, '--good', 'HEAD', '--bad', 'HEAD', '--kernel', '/bin/true'], 255, /bisect picks the commits itself: drop --kernel\/--commit/],
+  ['import-lava --signature \'\' (unset variable)', () => ['import-lava', '--signature', '', join(tmp, 'notes.txt')], 255, /--signature is empty \(an unset shell variable\?\): give a regex/],
   ['loop --jobs abc', () => ['loop', '--count', '1', '--jobs', 'abc', '--kernel', '/bin/true'], 255, /^krepro: --jobs abc: give a whole number, e\.g\. --jobs 4$/],
   ['loop --shards q', () => ['loop', '--count', '1', '--on', 'slurm', '--shards', 'q'], 255, /^krepro: --shards q: give a whole number/],
   ['bisect --simulate --trials x', () => ['bisect', '--simulate', '--trials', 'x'], 255, /^krepro: --trials x: give a whole number/],
