@@ -85,7 +85,7 @@ async function benchBoot(build: Awaited<ReturnType<typeof buildKernel>>) {
   const n = Number(process.env.BENCH_BOOTS ?? 10);
   if (!(n > 0)) return;
   const results = await mkdtemp(join(tmpdir(), 'bench-boot-'));
-  const ms: Record<BootPath, number[]> = { legacy: [], fast: [] };
+  const ms: Record<BootPath, number[]> = { legacy: [], fast: [], pvh: [] };
   let fellBack = '';
   for (let i = 0; i < n; i++) {
     for (const boot of BOOT_PATHS) {
@@ -102,9 +102,11 @@ async function benchBoot(build: Awaited<ReturnType<typeof buildKernel>>) {
       add(`boot: ${boot}: boot to init median`, median(ms[boot])! / 1000, 's');
     }
   }
-  const f = median(ms.fast);
   const l = median(ms.legacy);
-  if (f != null && l != null) add('boot: fast / legacy (medians)', f / l);
+  for (const boot of BOOT_PATHS.filter((b) => b !== 'legacy')) {
+    const m = median(ms[boot]);
+    if (m != null && l != null) add(`boot: ${boot} / legacy (medians)`, m / l);
+  }
 }
 
 /** The trace dump over the second serial port: gzip on the wire vs. the text it carries. */

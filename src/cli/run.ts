@@ -103,7 +103,7 @@ async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: bo
   const [{ resolveRunOptions, planRun, withBackendConfig }, { peekBuild }] = await Promise.all([import('../run/run.ts'), import('../build/build.ts')]);
   const r = resolveRunOptions(partial);
   // The build the run would make: under vng, with the vng fragment added.
-  const o = r.build ? { ...r, build: withBackendConfig(r.build, r.backend) } : r;
+  const o = r.build ? { ...r, build: await withBackendConfig(r.build, r.backend) } : r;
   if (o.kernel && !existsSync(o.kernel)) throw usageError(`--kernel ${o.kernel}: no such file; give a bzImage (e.g. from krepro build --json)`);
   const build = o.build ? await peekBuild(o.build) : null;
   const bzImage = o.kernel ?? build?.bzImage ?? '<bzImage: krepro build prints it>';

@@ -27,7 +27,7 @@ export async function acquireKernel(o: RunOptions, runDir: string): Promise<Kern
   if (!build && !o.kernel) {
     try {
       const tb = Date.now();
-      build = await buildKernel({ ...withBackendConfig(o.build ?? {}, o.backend), signal: o.signal });
+      build = await buildKernel({ ...(await withBackendConfig(o.build ?? {}, o.backend)), signal: o.signal });
       buildMs = Date.now() - tb;
     } catch (e) {
       if (o.signal?.aborted) return { ok: false, verdict: 'interrupted', error: 'interrupted during the build' };

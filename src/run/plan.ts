@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, access, constants } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import type { RunOptions } from './options.ts';
 import { guestCmdline, guestParamsOf } from '../image/guest-cmdline.ts';
@@ -10,6 +10,8 @@ import { planVng } from '../vm/vng.ts';
 import type { VmPlan } from '../vm/launcher.ts';
 import { probeKvm, decideAccel, fallbackNotifier, type AccelChoice, type KvmProbe } from '../vm/kvm.ts';
 import { kconfigDir } from '../util/paths.ts';
+import { loadProfile, parseDotConfig } from '../kconfig/fragments.ts';
+import { buildLayout, buildDirOfBzImage } from '../build/build.ts';
 
 /**
  * A run's options -> the command that boots it (QEMU's argv or vng's), the
@@ -37,7 +39,7 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
   const accel = c.accel;
   if (o.backend === 'vng') return { ...(await planVng(o, kernel, runDir, sockDir, accel, vsockCid)), accelReason: c.reason };
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const { boot, qboot, bootReason } = await pickBoot(o.boot);
+  const { boot, qboot, image, bootReason } = await pickBoot(o.boot, kernel);
   const items = guestCmdline(guestParamsOf(o));
   const append = kernelCmdline({
     accel,
@@ -53,7 +55,7 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
     accel,
     cpus: o.cpus,
     memoryMb: o.memoryMb,
-    kernel: kernel.bzImage,
+    kernel: image,
     initrd,
     append,
     artifactFile: join(runDir, 'artifacts.raw'),
@@ -65,18 +67,44 @@ export async function planRun(o: RunOptions, kernel: { bzImage: string; configTe
   return { argv, append, accel, accelReason: c.reason, vsockCid, boot, ...(bootReason ? { bootReason } : {}) };
 }
 
-/** --boot fast needs the qboot image; without one the run boots the legacy way and says why. */
-async function pickBoot(asked: BootPath): Promise<{ boot: BootPath; qboot: string | null; bootReason?: string }> {
-  if (asked !== 'fast') return { boot: asked, qboot: null };
+/**
+ * The boot path a run gets: --boot fast and pvh need the qboot image, pvh
+ * also a vmlinux with a PVH entry (CONFIG_PVH=y) in the bzImage's build dir.
+ * A path that cannot be taken falls back to the next one (pvh -> fast ->
+ * legacy) and says why, in run.json's qemu.bootReason.
+ */
+export async function pickBoot(asked: BootPath, kernel: { bzImage: string; configText: string | null }): Promise<{ boot: BootPath; qboot: string | null; image: string; bootReason?: string }> {
+  if (asked === 'legacy') return { boot: 'legacy', qboot: null, image: kernel.bzImage };
   const qboot = await findQboot(qemuBinary());
-  if (qboot) return { boot: 'fast', qboot };
-  return { boot: 'legacy', qboot: null, bootReason: `no qboot image (${qbootCandidates(qemuBinary()).join(', ')}): booted with SeaBIOS; apt-get install qemu-system-data, or set KREPRO_QBOOT` };
+  if (!qboot) return { boot: 'legacy', qboot: null, image: kernel.bzImage, bootReason: `no qboot image (${qbootCandidates(qemuBinary()).join(', ')}): booted with SeaBIOS; apt-get install qemu-system-data, or set KREPRO_QBOOT` };
+  if (asked === 'fast') return { boot: 'fast', qboot, image: kernel.bzImage };
+  const pvh = await pvhImage(kernel);
+  if (typeof pvh === 'string') return { boot: 'pvh', qboot, image: pvh };
+  return { boot: 'fast', qboot, image: kernel.bzImage, bootReason: `no PVH boot: ${pvh.why}; booted the bzImage through qboot (--boot fast)` };
 }
 
+/** The vmlinux QEMU can start at its PVH entry, or why there is none. */
+export async function pvhImage(kernel: { bzImage: string; configText: string | null }): Promise<string | { why: string }> {
+  if (kernel.configText === null) return { why: `no .config beside ${kernel.bzImage} to show CONFIG_PVH` };
+  if (parseDotConfig(kernel.configText).get('CONFIG_PVH') !== 'y') return { why: 'the kernel was built without CONFIG_PVH=y' };
+  const vmlinux = buildLayout(buildDirOfBzImage(kernel.bzImage)).vmlinux;
+  try {
+    await access(vmlinux, constants.R_OK);
+  } catch {
+    return { why: `no vmlinux in the build dir of ${kernel.bzImage}` };
+  }
+  return vmlinux;
+}
 
-/** vng boots from the host's root over 9p: its kernel needs the vng fragment too. */
-export function withBackendConfig(b: NonNullable<RunOptions['build']>, backend: RunOptions['backend']): NonNullable<RunOptions['build']> {
-  if (backend !== 'vng' || b.profile === 'vng') return b;
+/**
+ * vng boots from the host's root over 9p: its kernel needs the vng fragment.
+ * The shipped profiles carry it (one kernel for both backends, one build);
+ * a profile without it gets it added for a vng run.
+ */
+export async function withBackendConfig(b: NonNullable<RunOptions['build']>, backend: RunOptions['backend']): Promise<NonNullable<RunOptions['build']>> {
+  if (backend !== 'vng') return b;
+  const { fragments } = await loadProfile(b.profile ?? 'default');
+  if (fragments.includes('vng')) return b;
   return { ...b, configs: [...(b.configs ?? []), join(kconfigDir(), 'vng.config')] };
 }
 

@@ -29,7 +29,7 @@ import type { BootPath } from './qemu-args.ts';
  *   watchdog and hid two 25 s lockups (../shared/docs/kernel-notes.md).
  *   Under KVM neither trap applies and the kernel's own defaults are better.
  *
- * - boot path fast only: fastBootCmdline() below.
+ * - boot paths fast and pvh only: fastBootCmdline() below.
  *
  * Self-tests use shorter thresholds that match the test_lockup parameters
  * the guest init loads, and keep the other detectors out of the way so the
@@ -65,7 +65,7 @@ export function kernelCmdline(i: CmdlineInput): string {
     items.push('highres=off');
     if (i.tscKhz && i.hz) items.push(`lpj=${Math.round((i.tscKhz * 1000) / i.hz)}`);
   }
-  if (i.boot === 'fast') items.push(...fastBootCmdline());
+  if (i.boot === 'fast' || i.boot === 'pvh') items.push(...fastBootCmdline());
   items.push(...(i.profileAppend ?? []), ...i.guestItems);
   if (i.userAppend?.trim()) items.push(i.userAppend.trim());
   return items.join(' ');

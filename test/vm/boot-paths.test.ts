@@ -6,6 +6,8 @@ import { qemuArgv, BOOT_PATHS, type QemuSpec } from '../../src/vm/qemu-args.ts';
 import { kernelCmdline, fastBootCmdline } from '../../src/vm/kernel-cmdline.ts';
 import { findQboot, qbootCandidates } from '../../src/vm/firmware.ts';
 import { resolveRunOptions } from '../../src/run/run.ts';
+import { pickBoot, pvhImage } from '../../src/run/plan.ts';
+import { mkdir } from 'node:fs/promises';
 
 const spec: QemuSpec = { name: 'krepro-x', accel: 'tcg', cpus: 4, memoryMb: 1024, kernel: '/k/bzImage', initrd: '/k/initrd', append: 'console=ttyS0', artifactFile: '/r/artifacts.raw', qmpSocket: '/t/qmp.sock', vsockCid: 9 };
 const after = (a: string[], flag: string) => a[a.indexOf(flag) + 1];
@@ -38,6 +40,13 @@ describe('boot paths: QEMU argv', () => {
   });
   it('fast without a qboot image is a programming error, not a silent SeaBIOS boot', () => {
     expect(() => qemuArgv({ ...spec, boot: 'fast' })).toThrow(/qboot/);
+    expect(() => qemuArgv({ ...spec, boot: 'pvh', kernel: '/k/vmlinux' })).toThrow(/pvh needs the qboot/);
+  });
+  it('pvh gives qboot the vmlinux; everything else is the fast argv', () => {
+    const fast = qemuArgv({ ...spec, boot: 'fast', qboot: '/q.rom' });
+    const pvh = qemuArgv({ ...spec, boot: 'pvh', qboot: '/q.rom', kernel: '/k/vmlinux' });
+    expect(after(pvh, '-kernel')).toBe('/k/vmlinux');
+    expect(pvh.map((x) => (x === '/k/vmlinux' ? '/k/bzImage' : x))).toEqual(fast);
   });
 });
 
@@ -78,6 +87,55 @@ describe('--boot', () => {
   it('defaults to fast; a bad value is a one-line usage error', () => {
     expect(resolveRunOptions({}).boot).toBe('fast');
     expect(resolveRunOptions({ boot: 'legacy' }).boot).toBe('legacy');
-    expect(() => resolveRunOptions({ boot: 'bogus' as never })).toThrow(/--boot bogus: choose legacy or fast/);
+    expect(() => resolveRunOptions({ boot: 'bogus' as never })).toThrow(/--boot bogus: choose legacy or fast or pvh/);
+  });
+});
+
+describe('picking the boot path for a kernel', () => {
+  /** A krepro build dir (O= layout): bzImage, and a vmlinux unless told otherwise. */
+  const buildDir = async (withVmlinux: boolean) => {
+    const d = await mkdtemp(join(tmpdir(), 'pvh-'));
+    await mkdir(join(d, 'arch', 'x86', 'boot'), { recursive: true });
+    await writeFile(join(d, 'arch', 'x86', 'boot', 'bzImage'), 'bz');
+    if (withVmlinux) await writeFile(join(d, 'vmlinux'), 'elf');
+    return d;
+  };
+  const withQboot = async <T>(f: () => Promise<T>): Promise<T> => {
+    const d = await mkdtemp(join(tmpdir(), 'qb-'));
+    await writeFile(join(d, 'qboot.rom'), 'x');
+    const old = process.env.KREPRO_QBOOT;
+    process.env.KREPRO_QBOOT = join(d, 'qboot.rom');
+    try {
+      return await f();
+    } finally {
+      if (old === undefined) delete process.env.KREPRO_QBOOT;
+      else process.env.KREPRO_QBOOT = old;
+    }
+  };
+  it('pvh: the build\'s vmlinux when the kernel has CONFIG_PVH=y', async () => {
+    const d = await buildDir(true);
+    const k = { bzImage: join(d, 'arch', 'x86', 'boot', 'bzImage'), configText: 'CONFIG_X86_64=y\nCONFIG_PVH=y\n' };
+    expect(await pvhImage(k)).toBe(join(d, 'vmlinux'));
+    const b = await withQboot(() => pickBoot('pvh', k));
+    expect(b).toMatchObject({ boot: 'pvh', image: join(d, 'vmlinux') });
+    expect(b.bootReason).toBeUndefined();
+  });
+  it.each([
+    ['built without CONFIG_PVH', true, '# CONFIG_PVH is not set\n', /without CONFIG_PVH=y/],
+    ['no vmlinux beside the bzImage', false, 'CONFIG_PVH=y\n', /no vmlinux in the build dir/],
+    ['no .config at all (a bare --kernel bzImage)', true, null, /no \.config/],
+  ])('pvh falls back to fast, and says why: %s', async (_n, vmlinux, configText, why) => {
+    const d = await buildDir(vmlinux);
+    const k = { bzImage: join(d, 'arch', 'x86', 'boot', 'bzImage'), configText };
+    const b = await withQboot(() => pickBoot('pvh', k));
+    expect(b).toMatchObject({ boot: 'fast', image: k.bzImage });
+    expect(b.bootReason).toMatch(why);
+    expect(b.bootReason).toMatch(/--boot fast/);
+  });
+  it('legacy and fast boot the bzImage', async () => {
+    const d = await buildDir(true);
+    const k = { bzImage: join(d, 'arch', 'x86', 'boot', 'bzImage'), configText: 'CONFIG_PVH=y\n' };
+    expect(await withQboot(() => pickBoot('fast', k))).toMatchObject({ boot: 'fast', image: k.bzImage });
+    expect(await pickBoot('legacy', k)).toMatchObject({ boot: 'legacy', image: k.bzImage, qboot: null });
   });
 });

@@ -12,7 +12,7 @@ import { cachedBuild } from '../helpers/real.ts';
 import type { BuildResult } from '../../src/build/types.ts';
 import { PROJECT_ROOT } from '../../src/util/paths.ts';
 
-// Real boots through virtme-ng (`vng`) of a kernel built with `--profile vng`.
+// Real boots through virtme-ng (`vng`) of the default kernel (its profile carries the vng fragment).
 // scripts/setup installs Debian's virtme-ng (a newer suite's package, through
 // the private apt route) and udev: a missing or unusable vng is a failure
 // here, never a skip.
@@ -42,7 +42,7 @@ describe('vng backend on a real kernel', () => {
   let results: string;
   beforeAll(async () => {
     console.log(`vng: ${fact.value}`);
-    kernel = await cachedBuild({ profile: 'vng' });
+    kernel = await cachedBuild({});
     results = await mkdtemp(join(tmpdir(), 'krepro-vng-'));
   });
 
