@@ -18,7 +18,7 @@ import { funcOf } from './silent.ts';
  * - a hang was inspected (registers read, NMI injected): the NMI may make
  *   the kernel print (and panic with its trace dump); wait for that output
  *   to start (up to `nmiWaitMs`: the grace period after the hang timeout,
- *   3 s after vCPU samples), then read it until it is quiet for the grace
+ *   1 s after vCPU samples, 3 s in a traced run), then read it until it is quiet for the grace
  *   period (up to 3 minutes), stop;
  * - no init banner after the boot timeout: stop (a flood if the console was
  *   still pouring out more than FLOOD_BYTES);
@@ -26,10 +26,11 @@ import { funcOf } from './silent.ts';
  *   (the slow silent-hang rule);
  * - the heartbeat (one a second) is late (`lateMs`, 1.2 s, after the last one,
  *   or after init before the first one): sample every
- *   vCPU's registers every `sampleEveryMs` (0.8 s); when the last `samples` (3) show
+ *   vCPU's registers every `sampleEveryMs` (0.5 s); when the last `samples` (3) show
  *   every vCPU either idle or stuck (the same kernel function each time,
  *   with interrupts off or in a known spin such as mm_get_cid or
- *   queued_spin_lock_slowpath), at least one stuck, and the console said
+ *   queued_spin_lock_slowpath; and its QEMU thread ran MIN_STUCK_RUN_MS
+ *   meanwhile), at least one stuck, and the console said
  *   nothing since the first of them: inspect (the fast rule). A guest that
  *   is only slow keeps moving and is left alone; a heartbeat resets it;
  * - the workload ended but the guest did not power off within 30 s (the
@@ -57,14 +58,25 @@ export const NMI_PRINT_MAX_MS = 180_000;
 /** A finished workload whose guest does not power off is stopped after this. */
 export const DONE_IDLE_MS = 30_000;
 
-export function stopConfig(o: { bootTimeoutSec: number; hangTimeoutSec: number; graceSec: number; durationSec: number; fastHang?: boolean }): StopConfig {
+/**
+ * The fast rule's timing. Samples 0.5 s apart, three in a row: a hang is
+ * seen about 1.2 + 1.0 s after the last heartbeat plus QMP's answers; host
+ * starvation cannot pass for a spin (MIN_STUCK_RUN_MS). After the NMI of a
+ * stuck guest the kernel gets 1 s to start printing (its NMI panic prints
+ * within milliseconds when it prints at all), 3 s in a traced run, where
+ * the panic's ftrace dump is the point of the run.
+ */
+export const FAST_HANG = { lateMs: 1200, sampleEveryMs: 500, samples: 3 } as const;
+export const NMI_WAIT_STUCK_MS = { plain: 1000, traced: 3000 } as const;
+
+export function stopConfig(o: { bootTimeoutSec: number; hangTimeoutSec: number; graceSec: number; durationSec: number; fastHang?: boolean; traceEvents?: string[] | null }): StopConfig {
   return {
     bootTimeoutMs: o.bootTimeoutSec * 1000,
     hangTimeoutMs: o.hangTimeoutSec * 1000,
     graceMs: o.graceSec * 1000,
     deadlineMs: (o.bootTimeoutSec + o.durationSec + 2 * o.hangTimeoutSec + 60) * 1000,
-    fastHang: o.fastHang === false ? null : { lateMs: 1200, sampleEveryMs: 800, samples: 3 },
-    nmiWaitMs: { silent: o.graceSec * 1000, stuck: 3000 },
+    fastHang: o.fastHang === false ? null : { ...FAST_HANG },
+    nmiWaitMs: { silent: o.graceSec * 1000, stuck: o.traceEvents?.length ? NMI_WAIT_STUCK_MS.traced : NMI_WAIT_STUCK_MS.plain },
   };
 }
 
@@ -209,15 +221,28 @@ export interface StuckVerdict {
   stuck: number[];             // cpus stuck in one function across the samples
   idle: number[];
   moving: number[];            // cpus seen in more than one function, or in user space
+  unjudged: number[];          // cpus in one function whose QEMU thread barely ran meanwhile: the samples say nothing of them yet
 }
+
+/**
+ * A vCPU counts as stuck only if its QEMU thread ran at least this much host
+ * CPU time across the samples (when the launcher can tell: hostCpuMs).
+ * A vCPU thread the host did not schedule (a loaded host: a build beside the
+ * run, other VMs) keeps its RIP because it did not run at all, which is no
+ * sign of a spin. 100 ms of TCG execution is tens of millions of guest
+ * instructions: a function still running with interrupts off, or still in a
+ * lock's slow path, after that much work and 1 s of wall time is spinning.
+ */
+export const MIN_STUCK_RUN_MS = 100;
 
 /**
  * Across samples (oldest first): which vCPUs stayed in one kernel function
  * with interrupts off or in a known spin (stuck), which idled, which moved.
- * A hang is every vCPU stuck or idle and at least one stuck.
+ * A hang is every vCPU stuck or idle and at least one stuck; a vCPU whose
+ * thread did not run MIN_STUCK_RUN_MS meanwhile holds the verdict back.
  */
 export function stuckVcpus(samples: VcpuSample[]): StuckVerdict {
-  const out: StuckVerdict = { hang: false, stuck: [], idle: [], moving: [] };
+  const out: StuckVerdict = { hang: false, stuck: [], idle: [], moving: [], unjudged: [] };
   const cpus = new Set(samples.flatMap((x) => x.vcpus.map((v) => v.cpu)));
   for (const cpu of [...cpus].sort((a, b) => a - b)) {
     const seen = samples.map((x) => x.vcpus.find((v) => v.cpu === cpu));
@@ -230,9 +255,13 @@ export function stuckVcpus(samples: VcpuSample[]): StuckVerdict {
     const f = funcs[0];
     const same = f !== null && funcs.every((x) => x === f);
     if (vs.every((v) => v.halted) || (same && IDLE.some((re) => re.test(f!)))) out.idle.push(cpu);
-    else if (same && (vs.every((v) => v.interruptsOn === false) || KNOWN_SPINS.some((re) => re.test(f!)))) out.stuck.push(cpu);
-    else out.moving.push(cpu);
+    else if (same && (vs.every((v) => v.interruptsOn === false) || KNOWN_SPINS.some((re) => re.test(f!)))) {
+      const first = vs[0].hostCpuMs;
+      const last = vs[vs.length - 1].hostCpuMs;
+      if (first !== undefined && last !== undefined && last - first < MIN_STUCK_RUN_MS) out.unjudged.push(cpu);
+      else out.stuck.push(cpu);
+    } else out.moving.push(cpu);
   }
-  out.hang = out.stuck.length > 0 && out.moving.length === 0;
+  out.hang = out.stuck.length > 0 && out.moving.length === 0 && out.unjudged.length === 0;
   return out;
 }

@@ -21,6 +21,7 @@ export interface VcpuState {
   source?: string | null;   // file:line when vmlinux + addr2line were at hand
   interruptsOn?: boolean;   // RFLAGS.IF, when QEMU's registers showed it
   halted?: boolean;         // in hlt (idle)
+  hostCpuMs?: number;       // host CPU time its QEMU thread had used when sampled (a sample of a vCPU that did not run says nothing)
 }
 
 export interface RunTimings {

@@ -21,6 +21,7 @@ export function vcpuSymbolizer(build: BuildResult | null): (regs: CpuRegisters[]
       ...(withSource ? { source: lines?.[i] ?? null } : {}),
       ...(r.interruptsOn !== undefined ? { interruptsOn: r.interruptsOn } : {}),
       ...(r.halted !== undefined ? { halted: r.halted } : {}),
+      ...(r.hostCpuMs !== undefined ? { hostCpuMs: r.hostCpuMs } : {}),
     }));
   };
 }

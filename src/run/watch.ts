@@ -141,11 +141,12 @@ export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootO
       case 'inspect': {
         // Where every vCPU is (with file:line when there is debug info), then an NMI so the kernel
         // can print its own backtraces (unknown_nmi_panic=1 makes that a panic with the trace dump).
+        // The NMI goes in right after the read; file:line (addr2line over vmlinux) is looked up after it.
         const regs = await vm.registers();
+        const silentMs = clock.now() - mon.state.lastOutputMs;
+        if (regs || a.vcpus) await vm.injectNmi();
         const v = regs ? await deps.symbolize(regs, true) : null;
         vcpus = v ?? a.vcpus;
-        const silentMs = clock.now() - mon.state.lastOutputMs;
-        if (v || a.vcpus) await vm.injectNmi();
         // A kernel that reported by itself titles the run; only a silent one is titled by its vCPUs.
         silentHang = vcpus && mon.state.firstDetection === null ? pickHangFrame(vcpus, Math.round(silentMs / 1000)) : null;
         return act(feed({ type: 'inspected', vcpus }));

@@ -2,6 +2,7 @@ import { startQemu, type QemuProcess } from './qemu.ts';
 import { startVng } from './vng-process.ts';
 import { Qmp, parseRegisters, type CpuRegisters } from './qmp.ts';
 import type { BootPath } from './qemu-args.ts';
+import { threadCpuMs, vcpuThreadIds } from './threads.ts';
 
 /** What `--dry-run` prints and what a real run executes. */
 export interface VmPlan {
@@ -25,7 +26,11 @@ export interface VmInstance {
   readonly exited: Promise<VmExit>;
   isRunning(): boolean;
   kill(signal?: NodeJS.Signals): void;
-  /** Every vCPU's registers (`info registers -a`), null when QMP does not answer. */
+  /**
+   * Every vCPU's registers (`info registers -a`), with the host CPU time its
+   * thread has used so far where QEMU names the thread; null when QMP does
+   * not answer.
+   */
   registers(): Promise<CpuRegisters[] | null>;
   /** Inject an NMI into every vCPU; false when QMP does not answer. */
   injectNmi(): Promise<boolean>;
@@ -69,11 +74,25 @@ function withQmp(p: QemuProcess, qmpSocket: string): VmInstance {
     return fallback;
   };
   p.exited.then(() => conn?.then((q) => q.close(), () => {}), () => {});
+  // vCPU -> host thread id: asked once (a vCPU keeps its thread), again only after a failed ask.
+  let threads: Map<number, number> | null = null;
+  const vcpuThreads = async () => (threads ??= await ask(async (q) => vcpuThreadIds((await q.execute('query-cpus-fast')).return), 3000, null));
+  const registers = async (): Promise<CpuRegisters[] | null> => {
+    const regs = await ask(async (q) => parseRegisters(await q.hmp('info registers -a')), 3000, null);
+    if (!regs) return null;
+    const t = await vcpuThreads();
+    if (t) await Promise.all(regs.map(async (r) => {
+      const tid = t.get(r.cpu);
+      const ms = tid === undefined ? null : await threadCpuMs(tid);
+      if (ms !== null) r.hostCpuMs = ms;
+    }));
+    return regs;
+  };
   return {
     exited: p.exited,
     isRunning: p.isRunning,
     kill: p.kill,
-    registers: () => ask(async (q) => parseRegisters(await q.hmp('info registers -a')), 3000, null),
+    registers,
     injectNmi: () => ask(async (q) => {
       const r = await q.execute('inject-nmi');
       if (r.error && /closed|timeout/i.test(JSON.stringify(r.error))) throw new Error('QMP gone');

@@ -96,6 +96,7 @@ export interface CpuRegisters {
   interruptsOn?: boolean;      // RFL.IF (bit 9)
   halted?: boolean;            // HLT=1: the vCPU sits in hlt (idle)
   cpl?: number;                // 0: kernel
+  hostCpuMs?: number;          // host CPU time of the vCPU's thread so far (launcher.ts, from /proc)
 }
 
 /** Parse `info registers -a` output: per CPU its RIP, flags, halt state and privilege level. */
