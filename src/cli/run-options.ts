@@ -26,7 +26,7 @@ export function runOptions<T>(y: Argv<T>) {
     .option('evidence', { type: 'string', array: true, describe: 'mmcid trace findings that count as bug evidence without a stall (fixup-missed-task, cid-leak, ...): recorded per run, rated by loop, a bad run for bisect' })
     .option('workload', { type: 'string', describe: 'workload mode and knobs: mode=wave (default) or mode=cells[,cells=N][,cell-threads=N][,linger-us=US][,pressure=N]' })
     .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as const, describe: 'KVM when usable, else multi-threaded TCG' })
-    .option('boot', { choices: ['legacy', 'fast', 'pvh'] as const, default: 'fast' as const, describe: 'pvh: qboot starts the uncompressed vmlinux at its PVH entry; fast: qboot loads the bzImage; both with a shorter kernel boot; legacy: SeaBIOS as before (QEMU backend)' })
+    .option('boot', { choices: ['legacy', 'fast', 'pvh'] as const, default: 'pvh' as const, describe: 'pvh: qboot starts the uncompressed vmlinux at its PVH entry; fast: qboot loads the bzImage; both with a shorter kernel boot; legacy: SeaBIOS as before (QEMU backend)' })
     .option('append', { alias: 'a', type: 'string', describe: 'added to the kernel command line (repeatable, joined with spaces)' })
     .option('signature', { type: 'string', describe: 'regex: only a matching report counts as reproduced' })
     .option('title', { type: 'string', describe: 'exact title: only it counts as reproduced' })

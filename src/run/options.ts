@@ -21,7 +21,7 @@ export interface RunOptions {
   workload?: string | null;      // workload mode and knobs (parseWorkloadSpec), default mode=wave
   evidence?: string[];           // finding kinds that count as bug evidence (loop rates them, bisect decides on them)
   accel: 'auto' | 'kvm' | 'tcg';
-  boot: BootPath;                // firmware path to the kernel (src/vm/qemu-args.ts), default fast
+  boot: BootPath;                // firmware path to the kernel (src/vm/qemu-args.ts), default pvh
   append?: string;               // added to the profile's command line
   signature?: string | null;     // regex; only matching reports count
   title?: string | null;         // exact title; only it counts
@@ -47,7 +47,7 @@ export const RUN_DEFAULTS = {
   memoryMb: 1024,
   durationSec: 60,
   accel: 'auto' as const,
-  boot: 'fast' as const,
+  boot: 'pvh' as const,
   hangTimeoutSec: 45,
   fastHang: true,
   bootTimeoutSec: 120,

@@ -35,9 +35,11 @@ describe('krepro run on the default kernel', () => {
     const runJson = JSON.parse(await readFile(join(rec.dir, 'run.json'), 'utf8'));
     expect(runJson.verdict).toBe('not-reproduced');
     expect(runJson.qemu.argv).toContain('-smp');
-    // The default boot path is the fast one (qboot), and every run of this file boots that way.
-    expect(runJson.qemu.boot).toBe('fast');
+    // The default boot path is pvh (qboot starting the build's vmlinux), and every run of this file boots that way.
+    expect(runJson.qemu.boot).toBe('pvh');
+    expect(runJson.qemu.bootReason).toBeUndefined();
     expect(runJson.qemu.argv[runJson.qemu.argv.indexOf('-bios') + 1]).toMatch(/qboot\.rom$/);
+    expect(runJson.qemu.argv[runJson.qemu.argv.indexOf('-kernel') + 1]).toBe(kernel.vmlinux);
     const console_ = await readFile(join(rec.dir, 'console.log'), 'utf8');
     expect(console_).toContain('krepro-init: started');
     expect(await qemuOf(rec.dir)).toBe('');

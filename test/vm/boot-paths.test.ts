@@ -61,6 +61,8 @@ describe('boot paths: kernel command line', () => {
     // Same items otherwise, and the guest's items and --append still come last.
     expect(fast.split(' ').filter((x) => !fastBootCmdline().includes(x))).toEqual(legacy.split(' '));
     expect(fast.endsWith('krepro.duration=5 loglevel=8')).toBe(true);
+    // pvh differs from fast in the image QEMU loads, not in the command line.
+    expect(kernelCmdline({ ...base, boot: 'pvh' })).toBe(fast);
   });
   it('the detectors keep their thresholds on the fast path', () => {
     const fast = kernelCmdline({ ...base, boot: 'fast', selfTest: 'soft-lockup' });
@@ -84,8 +86,8 @@ describe('qboot image', () => {
 });
 
 describe('--boot', () => {
-  it('defaults to fast; a bad value is a one-line usage error', () => {
-    expect(resolveRunOptions({}).boot).toBe('fast');
+  it('defaults to pvh; a bad value is a one-line usage error', () => {
+    expect(resolveRunOptions({}).boot).toBe('pvh');
     expect(resolveRunOptions({ boot: 'legacy' }).boot).toBe('legacy');
     expect(() => resolveRunOptions({ boot: 'bogus' as never })).toThrow(/--boot bogus: choose legacy or fast or pvh/);
   });
