@@ -1,5 +1,5 @@
 import { cleanSurvival, decideBadEndpoint, decideGoodEndpoint, fmtP, rateEvidence } from './policy.ts';
-import { countRuns, describeSignature, learnSignature, provisionalCounts, runMatches } from './signature.ts';
+import { bugRecurs, countRuns, describeSignature, learnSignature, provisionalCounts, runMatches } from './signature.ts';
 import { Bisection, short } from './context.ts';
 import type { Signature } from './types.ts';
 import { KreproError } from '../util/errors.ts';
@@ -13,9 +13,17 @@ import { KreproError } from '../util/errors.ts';
 export async function badEndpointPhase(b: Bisection): Promise<void> {
   const s = b.s;
   const rec = b.record(s.bad, 'bad-endpoint');
-  const opts = { evidence: b.evidence };
+  // At the run cap the signature's report type is decided with what there is (bugKinds).
+  const atCap = () => rec.runs.filter((r) => !r.late).length >= s.maxRuns;
+  const counts = () => provisionalCounts(rec.runs, s.signature, { evidence: b.evidence, final: atCap() });
+  // A signature still to be learnt needs a title that came back (bugRecurs);
+  // until then the endpoint runs on, and at the run cap one crash of the
+  // bug's kind is accepted as before. Evidence titles are the bug by the
+  // user's word: with them nothing has to recur.
+  const want = () => (s.signature || b.evidence.length || bugRecurs(rec.runs, b.evidence) ? s.endpointCrashes : Infinity);
+  const decide = () => decideBadEndpoint(counts(), want(), s.maxRuns);
   for (;;) {
-    const d = decideBadEndpoint(provisionalCounts(rec.runs, s.signature, opts), s.endpointCrashes, s.maxRuns);
+    const d = decide();
     if (d === 'not-reproduced') {
       rec.decision = 'skip';
       rec.reason = `no matching crash in ${rec.runs.length} runs`;
@@ -27,13 +35,13 @@ export async function badEndpointPhase(b: Bisection): Promise<void> {
     }
     if (d === 'reproduced') break;
     const r = await b.batch(rec, {
-      done: () => decideBadEndpoint(provisionalCounts(rec.runs, s.signature, opts), s.endpointCrashes, s.maxRuns) !== 'continue',
-      needed: () => Math.max(1, s.endpointCrashes - provisionalCounts(rec.runs, s.signature, opts).matching),
+      done: () => decide() !== 'continue',
+      needed: () => Math.max(1, Math.min(s.maxRuns, want()) - counts().matching),
     });
     if (!r.ok) throw new KreproError('usage', `cannot test the bad endpoint ${short(s.bad)}: ${r.reason}`);
   }
   if (!s.signature) {
-    s.signature = learnSignature(rec.runs, b.evidence);
+    s.signature = learnSignature(rec.runs, b.evidence, atCap());
   }
   const c = b.counts(rec);
   rec.decision = 'buggy';

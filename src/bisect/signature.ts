@@ -61,9 +61,37 @@ export function runMatches(r: RunEntry, sig: Signature | null, evidence: readonl
  * frequent title. Chosen by title, not by type: background crashes are
  * many different titles (counted together, ten WARNINGs at 0.2% each
  * outnumbered a 10% stall on the bad endpoint and became "the bug"), a
- * stall's faces are a few. Ties give several types.
+ * stall's faces are a few. Ties give several types (`final`: see below).
  */
-export function bugKinds(runs: RunEntry[], evidence: readonly string[] = []): string[] {
+export function bugKinds(runs: RunEntry[], evidence: readonly string[] = [], final = false): string[] {
+  const { count, typeOf } = titleCounts(runs, evidence);
+  const top = Math.max(0, ...count.values());
+  if (top === 0) return [];
+  const tied = [...new Set([...count].filter(([, n]) => n === top).map(([t]) => typeOf.get(t)!))].sort();
+  if (!final || tied.length < 2) return tied;
+  // At the run cap no more runs can break the tie: the type with the most
+  // crashes is the best guess (a stall seen once under each of three faces
+  // against one WARNING); a tie on that too stays ambiguous.
+  const perType = new Map<string, number>();
+  for (const [t, n] of count) perType.set(typeOf.get(t)!, (perType.get(typeOf.get(t)!) ?? 0) + n);
+  const most = Math.max(...tied.map((k) => perType.get(k)!));
+  return tied.filter((k) => perType.get(k) === most);
+}
+
+/**
+ * Has a title of the bug's kind come back? The bug reproduces: its main
+ * face shows again and again on the bad endpoint, while background crashes
+ * are spread over many titles, each rare. Until some title is seen twice,
+ * crashes of one type prove nothing (three different WARNINGs, each a one-
+ * off, were taken for the bug at p=0.1 with 2% unrelated crashes: the
+ * bisection then chased the background).
+ */
+export function bugRecurs(runs: RunEntry[], evidence: readonly string[] = []): boolean {
+  const { count } = titleCounts(runs, evidence);
+  return Math.max(0, ...count.values()) >= 2;
+}
+
+function titleCounts(runs: RunEntry[], evidence: readonly string[]): { count: Map<string, number>; typeOf: Map<string, string> } {
   const count = new Map<string, number>();
   const typeOf = new Map<string, string>();
   for (const r of runs) {
@@ -71,9 +99,7 @@ export function bugKinds(runs: RunEntry[], evidence: readonly string[] = []): st
     count.set(r.title, (count.get(r.title) ?? 0) + 1);
     typeOf.set(r.title, r.type ?? '');
   }
-  const top = Math.max(0, ...count.values());
-  if (top === 0) return [];
-  return [...new Set([...count].filter(([, n]) => n === top).map(([t]) => typeOf.get(t)!))].sort();
+  return { count, typeOf };
 }
 
 /**
@@ -83,10 +109,10 @@ export function bugKinds(runs: RunEntry[], evidence: readonly string[] = []): st
  * titles must agree on one type, so a one-off of another kind never ends
  * the endpoint early or becomes part of the signature.
  */
-export function provisionalCounts(runs: RunEntry[], sig: Signature | null, o: CountOptions = {}): Required<Counts> {
+export function provisionalCounts(runs: RunEntry[], sig: Signature | null, o: CountOptions & { final?: boolean } = {}): Required<Counts> {
   if (sig) return countRuns(runs, sig, o);
   const ev = o.evidence ?? [];
-  const kinds = bugKinds(runs, ev);
+  const kinds = bugKinds(runs, ev, o.final);
   let crashes = 0;
   let matching = 0;
   for (const r of runs) {
@@ -104,8 +130,8 @@ export function provisionalCounts(runs: RunEntry[], sig: Signature | null, o: Co
  * titles of those types seen on the bad endpoint. Evidence titles are
  * matched on their own (state.evidence) and stay out of the kinds.
  */
-export function learnSignature(runs: RunEntry[], evidence: readonly string[] = []): Extract<Signature, { source: 'bad-endpoint' }> {
-  const kinds = bugKinds(runs, evidence);
+export function learnSignature(runs: RunEntry[], evidence: readonly string[] = [], final = false): Extract<Signature, { source: 'bad-endpoint' }> {
+  const kinds = bugKinds(runs, evidence, final);
   const titles = [...new Set(runs.filter((r) => !r.late && r.kind === 'crash' && r.title && kinds.includes(r.type ?? '') && r.type !== EVIDENCE_TYPE).map((r) => r.title!))].sort();
   return { source: 'bad-endpoint', titles, kinds: kinds.filter((k) => k !== ''), exclude: [] };
 }
