@@ -65,19 +65,25 @@ export async function verifyStep(b: Bisection): Promise<boolean> {
 }
 
 /**
- * Past the target, one more run is still worth it while it would halve
- * what is left of the error (a frequent bug: each clean run on the most
- * suspect commit says much), down to a thirtieth of the allowed error. At
- * p >= 0.5 that is a few short runs, and it makes the answer as sure as
- * syzkaller's 10-20 runs a step are there (p=0.5: 96.8% right at the plain
- * target against syzkaller's 100%); at p=0.3 and below a run cuts less, and
- * the bisection stops at the target as before.
+ * Past the target, runs go on while the floor (a thirtieth of the allowed
+ * error) is within reach of ten more: while the error one run leaves,
+ * repeated ten times, would be down to the floor (after/err)^10 <= floor/err.
+ * Ten runs on one commit is what syzkaller spends as a matter of course;
+ * where each run says much (frequent bugs: p=0.5 removes ~30% of the
+ * remaining error a run, after the posterior's caution about p) that buys
+ * an answer as sure as syzkaller's, where it says little (p <= 0.3, where
+ * a run removes 15% or less) the bisection stops at the target. The ratio
+ * is the posterior's own: the error with one more clean run on the most
+ * suspect commit over the error now.
  */
+export const RUNS_PAST_TARGET = 10;
+
 async function worthAnotherRun(b: Bisection, p: Posterior, pick: string, answer: string, conf: number): Promise<boolean> {
   const err = 1 - conf;
-  if (err <= (1 - b.s.confidence) / 30) return false;
+  const floor = (1 - b.s.confidence) / 30;
+  if (err <= floor) return false;
   const after = 1 - confidenceOf(await b.posterior(undefined, { commit: pick, clean: 1 }), answer);
-  return after <= err / 2;
+  return Math.pow(after / err, RUNS_PAST_TARGET) <= floor / err;
 }
 
 function confidenceOf(p: Posterior, answer: string): number {
