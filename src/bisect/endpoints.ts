@@ -37,7 +37,7 @@ export async function badEndpointPhase(b: Bisection): Promise<void> {
     if (d === 'reproduced') break;
     const r = await b.batch(rec, {
       done: () => decide() !== 'continue',
-      needed: () => Math.max(1, Math.min(s.maxRuns, want()) - counts().matching),
+      needed: () => Math.max(1, s.endpointCrashes - counts().matching),
     });
     if (!r.ok) throw new KreproError('usage', `cannot test the bad endpoint ${short(s.bad)}: ${r.reason}`);
   }
