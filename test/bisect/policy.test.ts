@@ -14,7 +14,7 @@ import {
   type CandidateClass,
 } from '../../src/bisect/policy.ts';
 import { LinearHistory } from '../../src/bisect/linear.ts';
-import { learnSignature, matchesSignature, countRuns } from '../../src/bisect/signature.ts';
+import { learnSignature, matchesSignature, countRuns, bugKinds, bugRecurs } from '../../src/bisect/signature.ts';
 
 describe('bisect policy: pure functions of counts', () => {
   it('lnGamma matches factorials', () => {
@@ -101,6 +101,15 @@ describe('bisect policy: pure functions of counts', () => {
     expect(learnSignature(runs(['B', 'HANG', 2], ['W1', 'WARNING', 1], ['W2', 'WARNING', 1], ['W3', 'WARNING', 1])).kinds).toEqual(['HANG']);
     expect(learnSignature(runs(['mmcid evidence: fixup-missed-task', 'EVIDENCE', 5], ['B', 'HANG', 1])).kinds).toEqual(['HANG']);
     expect(learnSignature([]).titles).toEqual([]);
+    // background is many one-off titles: nothing is the bug until a title comes back
+    const oneOffs = runs(['W1', 'WARNING', 1], ['W2', 'WARNING', 1], ['W3', 'WARNING', 1]);
+    expect(bugRecurs(oneOffs)).toBe(false);
+    expect(bugRecurs(runs(['B', 'HANG', 2], ['W1', 'WARNING', 1]))).toBe(true);
+    // a stall once under each of two faces against one WARNING: a tie, broken by crashes only at the cap
+    const capTie = runs(['B1', 'HANG', 1], ['B2', 'HANG', 1], ['W1', 'WARNING', 1]);
+    expect(bugKinds(capTie)).toEqual(['HANG', 'WARNING']);
+    expect(bugKinds(capTie, [], true)).toEqual(['HANG']);
+    expect(bugKinds(runs(['B1', 'HANG', 1], ['W1', 'WARNING', 1]), [], true)).toEqual(['HANG', 'WARNING']);
   });
 
   it('with evidence on, a clean run without a judged trace is not a clean run; evidence alone is a matching one; late runs do not count', () => {
