@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 describe('kconfig fragments', () => {
-  it('the default profile combines every fragment the mission names', async () => {
+  it('the default profile combines every fragment the mission names, and vng\'s, so one kernel boots under both backends', async () => {
     const plan = await planConfig('default');
-    expect(plan.fragments.map((f) => f.name)).toEqual(['base', 'mmcid', 'vsock', 'tracing', 'detectors']);
+    expect(plan.fragments.map((f) => f.name)).toEqual(['base', 'mmcid', 'vsock', 'tracing', 'detectors', 'vng']);
+    expect((await planConfig('vng')).fragments.map((f) => f.name)).toEqual(plan.fragments.map((f) => f.name));
     const req = requestedSymbols(plan.fragments);
-    for (const s of ['CONFIG_SCHED_MM_CID', 'CONFIG_CGROUPS', 'CONFIG_RSEQ', 'CONFIG_VSOCKETS', 'CONFIG_VIRTIO_VSOCKETS', 'CONFIG_VSOCKETS_LOOPBACK', 'CONFIG_FTRACE', 'CONFIG_KPROBE_EVENTS', 'CONFIG_SOFTLOCKUP_DETECTOR', 'CONFIG_DETECT_HUNG_TASK', 'CONFIG_WQ_WATCHDOG', 'CONFIG_MAGIC_SYSRQ', 'CONFIG_KALLSYMS_ALL']) {
+    for (const s of ['CONFIG_SCHED_MM_CID', 'CONFIG_CGROUPS', 'CONFIG_RSEQ', 'CONFIG_VSOCKETS', 'CONFIG_VIRTIO_VSOCKETS', 'CONFIG_VSOCKETS_LOOPBACK', 'CONFIG_FTRACE', 'CONFIG_KPROBE_EVENTS', 'CONFIG_SOFTLOCKUP_DETECTOR', 'CONFIG_DETECT_HUNG_TASK', 'CONFIG_WQ_WATCHDOG', 'CONFIG_MAGIC_SYSRQ', 'CONFIG_KALLSYMS_ALL', 'CONFIG_9P_FS', 'CONFIG_OVERLAY_FS', 'CONFIG_PVH', 'CONFIG_KERNEL_LZ4']) {
       expect(req.get(s), s).toBe('y');
     }
     expect(req.get('CONFIG_TEST_LOCKUP')).toBe('m');
@@ -24,7 +25,7 @@ describe('kconfig fragments', () => {
 
   it('the debug profile is the default plus line-table debug info', async () => {
     const plan = await planConfig('debug');
-    expect(plan.fragments.map((f) => f.name)).toEqual(['base', 'mmcid', 'vsock', 'tracing', 'detectors', 'debuginfo']);
+    expect(plan.fragments.map((f) => f.name)).toEqual(['base', 'mmcid', 'vsock', 'tracing', 'detectors', 'vng', 'debuginfo']);
     const req = requestedSymbols(plan.fragments);
     expect(req.get('CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT')).toBe('y');
     expect(req.get('CONFIG_DEBUG_INFO_REDUCED')).toBe('y');
