@@ -8,6 +8,7 @@
  *   BENCH_SKIP_STALL=1  skip the 7.2 bug-vs-control figures (BENCH_STALL_RUNS runs each, default 2)
  *   BENCH_BOOTS=N    boots per boot path for the boot-to-init rows (default 10; 0 skips them)
  *   BENCH_ONLY=boot  only the boot-to-init rows (on the cached default kernel)
+ *   BENCH_BOOT_KERNEL=7.2  the boot-to-init rows on the 7.2 bug kernel (scenario v6.19-vfork-stall) instead
  */
 import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,10 +131,15 @@ async function benchTrace() {
  * before it, and evidence (walks that missed a task) per minute of workload.
  * BENCH_STALL_RUNS (default 2) runs of each.
  */
+const P72 = (f: string) => join(PROJECT_ROOT, 'patches', '7.2', f);
+/** The scenario v6.19-vfork-stall's kernel: 7.2 with the rc3 fixup walk restored, traced. */
+const bugKernel = () => buildKernel({ tree: 'debian:7.2', patches: [P72('0001-restore-rc3-fixup-walk.patch'), P72('mmcid-tracepoints.patch'), P72('mmcid-trace-walk-restored.patch')] });
+const bootKernel = () => (process.env.BENCH_BOOT_KERNEL === '7.2' ? bugKernel() : buildKernel({}));
+
 async function benchStall() {
   const n = Number(process.env.BENCH_STALL_RUNS ?? 2);
-  const P = (f: string) => join(PROJECT_ROOT, 'patches', '7.2', f);
-  const bug = await buildKernel({ tree: 'debian:7.2', patches: [P('0001-restore-rc3-fixup-walk.patch'), P('mmcid-tracepoints.patch'), P('mmcid-trace-walk-restored.patch')] });
+  const P = P72;
+  const bug = await bugKernel();
   const ctl = await buildKernel({ tree: 'debian:7.2', patches: [P('mmcid-tracepoints.patch'), P('mmcid-trace-walk-userlist.patch')] });
   const results = await mkdtemp(join(tmpdir(), 'bench-stall-'));
   type Acc = { stallSec: number[]; afterSec: number[]; missed: number; workloadMin: number; runs: number; reproduced: number };
@@ -187,12 +193,12 @@ async function benchHelpers() {
 }
 
 if (process.env.BENCH_ONLY === 'boot') {
-  await benchBoot(await buildKernel({}));
+  await benchBoot(await bootKernel());
 } else {
   await benchHelpers();
   const b = await benchBuild();
   if (process.env.BENCH_SKIP_VM !== '1') {
-    await benchBoot(b);
+    await benchBoot(process.env.BENCH_BOOT_KERNEL === '7.2' ? await bugKernel() : b);
     await benchRun(b);
     await benchTrace();
     if (process.env.BENCH_SKIP_STALL !== '1') await benchStall();
