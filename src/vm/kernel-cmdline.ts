@@ -65,7 +65,7 @@ export function kernelCmdline(i: CmdlineInput): string {
     items.push('highres=off');
     if (i.tscKhz && i.hz) items.push(`lpj=${Math.round((i.tscKhz * 1000) / i.hz)}`);
   }
-  if (i.boot === 'fast' || i.boot === 'pvh') items.push(...fastBootCmdline());
+  if (i.boot === 'fast' || i.boot === 'pvh') items.push(...fastBootCmdline(i.accel === 'tcg' ? i.tscKhz : null));
   items.push(...(i.profileAppend ?? []), ...i.guestItems);
   if (i.userAppend?.trim()) items.push(i.userAppend.trim());
   return items.join(' ');
@@ -81,9 +81,15 @@ export function kernelCmdline(i: CmdlineInput): string {
  * - pty.legacy_count=0  no 256 pairs of BSD ptys (/dev/ptyXX), which
  *                   nothing in the guest uses: pty_init was one of the
  *                   largest initcalls (~170 ms)
+ * - tsc_early_khz=<host TSC kHz>  TCG only: the guest's TSC is the host's
+ *                   (QEMU reads the host counter), so its rate is known;
+ *                   without it the early calibration fails under TCG
+ *                   ("Fast TSC calibration failed", "Unable to calibrate
+ *                   against PIT") and the kernel spends boot time
+ *                   calibrating against the HPET instead. Same source as lpj.
  */
-export function fastBootCmdline(): string[] {
-  return ['no_timer_check', 'pty.legacy_count=0'];
+export function fastBootCmdline(tcgTscKhz: number | null = null): string[] {
+  return ['no_timer_check', 'pty.legacy_count=0', ...(tcgTscKhz ? [`tsc_early_khz=${tcgTscKhz}`] : [])];
 }
 
 /** Host TSC frequency in kHz from /proc/cpuinfo text ("cpu MHz : 2096.060"). */

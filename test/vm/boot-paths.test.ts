@@ -55,14 +55,18 @@ describe('boot paths: kernel command line', () => {
   it('fast adds the boot-time items, legacy is unchanged', () => {
     const legacy = kernelCmdline({ ...base, boot: 'legacy' });
     expect(kernelCmdline(base)).toBe(legacy);
-    for (const item of fastBootCmdline()) expect(legacy.split(' ')).not.toContain(item);
+    for (const item of fastBootCmdline(base.tscKhz)) expect(legacy.split(' ')).not.toContain(item);
     const fast = kernelCmdline({ ...base, boot: 'fast' });
-    expect(fast.split(' ')).toEqual(expect.arrayContaining(['no_timer_check', 'pty.legacy_count=0']));
+    expect(fast.split(' ')).toEqual(expect.arrayContaining(['no_timer_check', 'pty.legacy_count=0', 'tsc_early_khz=2600000']));
     // Same items otherwise, and the guest's items and --append still come last.
-    expect(fast.split(' ').filter((x) => !fastBootCmdline().includes(x))).toEqual(legacy.split(' '));
+    expect(fast.split(' ').filter((x) => !fastBootCmdline(base.tscKhz).includes(x))).toEqual(legacy.split(' '));
     expect(fast.endsWith('krepro.duration=5 loglevel=8')).toBe(true);
     // pvh differs from fast in the image QEMU loads, not in the command line.
     expect(kernelCmdline({ ...base, boot: 'pvh' })).toBe(fast);
+  });
+  it('tsc_early_khz only under TCG with a known host TSC rate (KVM has its own clock source)', () => {
+    expect(kernelCmdline({ ...base, boot: 'pvh', accel: 'kvm' })).not.toMatch(/tsc_early_khz/);
+    expect(kernelCmdline({ ...base, boot: 'pvh', tscKhz: null })).not.toMatch(/tsc_early_khz/);
   });
   it('the detectors keep their thresholds on the fast path', () => {
     const fast = kernelCmdline({ ...base, boot: 'fast', selfTest: 'soft-lockup' });
