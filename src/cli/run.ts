@@ -90,7 +90,7 @@ async function print(rec: RunRecord, json: boolean): Promise<void> {
       : `stall:   within the workload's first second (no heartbeat); ${reported}\n`);
   }
   process.stdout.write(`timings: boot-to-init ${ms(t.bootToInitMs)}, detection ${ms(t.detectMs)}, detection-to-exit ${ms(t.detectToExitMs)}, total ${ms(t.totalMs)}\n`);
-  if (rec.vcpus) for (const v of rec.vcpus) process.stdout.write(`  CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` (${v.source})` : ''}\n`);
+  if (rec.vcpus) for (const v of rec.vcpus) process.stdout.write(`  CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` (${v.source})` : ''}${v.stackScan?.length ? `  stack: ${v.stackScan.slice(0, 4).map((x) => `? ${x.split('/')[0]}`).join(' ')}` : ''}\n`);
   process.stdout.write(`results: ${runDirOf(rec)}\n`);
   if (existsSync(join(rec.dir, 'report.txt'))) process.stdout.write(`report:  ${join(rec.dir, 'report.txt')}\n`);
 }

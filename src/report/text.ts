@@ -399,7 +399,11 @@ export async function buildReport(dir: string, opts: ReportOptions = {}): Promis
     out.push(...(await section('Decoded stack', await decodedSection(c.frames, p, opts))));
     if (p.rec.vcpus?.length) {
       out.push(...(await section('vCPUs when the guest went silent (QEMU monitor)',
-        p.rec.vcpus.map((v) => `CPU ${v.cpu}: ${v.symbol ?? v.rip}${v.source ? ` ${shortSource(v.source)}` : ''}`).flatMap((l) => hardWrap(l)))));
+        p.rec.vcpus.flatMap((v) => [
+          `CPU ${v.cpu}: ${v.symbol ?? v.rip}${v.source ? ` ${shortSource(v.source)}` : ''}`,
+          // Text addresses found on its stack (a scan: stale ones can be among them, like the kernel's `? func` lines).
+          ...(v.stackScan ?? []).map((x) => `  ? ${x}`),
+        ]).flatMap((l) => hardWrap(l)))));
     }
     const fs = await findings(p);
     const fl: string[] = [];

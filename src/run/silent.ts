@@ -14,6 +14,47 @@ const UNINFORMATIVE = [
   /^queued_read_lock_slowpath/, /^queued_write_lock_slowpath/, /^pv_wait/, /^kvm_wait/,
 ];
 
+/**
+ * Library leaves: generic helpers a stuck CPU can sit in while the loop
+ * that keeps calling them is its caller (the 7.2 stall sat in
+ * _find_first_zero_bit, called from mm_get_cid's search of the CID
+ * bitmap). Like the frames syzkaller's report parser skips, they say
+ * nothing of the bug; the caller found on the stack does.
+ */
+const LIBRARY = [
+  /^_?_?find_(first|next|last|nth)_/, /^_?_?bitmap_/, /^__?mem(cpy|set|move|cmp|chr)/, /^mem(cpy|set|move|cmp|chr)/,
+  /^__?str(n?len|n?cmp|n?cpy|scpy|chr)/, /^str(n?len|n?cmp|n?cpy|scpy|chr)/, /^_?_?copy_(to|from)_user/, /^rep_movs/,
+  /^clear_page/, /^copy_page/, /^__sw_hweight/, /^_?_?arch_hweight/, /^csum_partial/, /^sort_r?$/, /^bsearch/,
+];
+
+export function isLibraryLeaf(func: string | null): boolean {
+  return func !== null && LIBRARY.some((re) => re.test(func));
+}
+
+/**
+ * The caller of a vCPU stuck in a library leaf, from the words on top of
+ * its stack (symbolized; null where a word is not a kernel text address):
+ * the first text address outside the leaf and outside other library and
+ * waiting frames, i.e. the nearest return address into real code. The
+ * guest has no frame pointers (ORC), so this is a scan, like the kernel's
+ * own `? func` lines: a stale address can come first, which is why it only
+ * ever replaces a library leaf's name.
+ */
+export function callerFromStack(leaf: string, words: (string | null)[]): string | null {
+  for (const sym of words) {
+    const f = funcOf(sym);
+    if (!f || f === leaf || isLibraryLeaf(f) || UNINFORMATIVE.some((re) => re.test(f))) continue;
+    return sym;
+  }
+  return null;
+}
+
+/** The function a vCPU's title frame comes from: a library leaf's caller when one was found. */
+function frameOf(v: VcpuState): string | null {
+  const f = funcOf(v.symbol);
+  return isLibraryLeaf(f) && v.caller ? funcOf(v.caller) : f;
+}
+
 export function funcOf(symbol: string | null): string | null {
   if (!symbol) return null;
   return symbol.split('+')[0] || null;
@@ -21,10 +62,11 @@ export function funcOf(symbol: string | null): string | null {
 
 export function pickHangFrame(vcpus: VcpuState[], silentSec: number): CrashReport | null {
   if (!vcpus.length) return null;
-  const funcs = vcpus.map((v) => funcOf(v.symbol));
-  const informative = funcs.find((f) => f && !UNINFORMATIVE.some((re) => re.test(f)));
+  const funcs = vcpus.map(frameOf);
+  const informative = funcs.find((f) => f && !UNINFORMATIVE.some((re) => re.test(f)) && !isLibraryLeaf(f));
+  const leaf = funcs.find((f) => f && !UNINFORMATIVE.some((re) => re.test(f)));
   const any = funcs.find((f) => f);
-  const frame = informative ?? any ?? null;
+  const frame = informative ?? leaf ?? any ?? null;
   const title = frame ? `INFO: silent hang in ${frame}` : 'INFO: silent hang';
   return {
     title,
@@ -34,7 +76,7 @@ export function pickHangFrame(vcpus: VcpuState[], silentSec: number): CrashRepor
     corrupted: false,
     startLine: -1,
     endLine: -1,
-    stack: vcpus.map((v) => ({ func: funcOf(v.symbol) ?? `0x${v.rip}`, offset: v.symbol?.split('+')[1], raw: `CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` ${v.source}` : ''} (no console output for ${silentSec} s)` })),
+    stack: vcpus.map((v) => ({ func: funcOf(v.symbol) ?? `0x${v.rip}`, offset: v.symbol?.split('+')[1], raw: `CPU#${v.cpu} RIP ${v.rip} ${v.symbol ?? '?'}${v.source ? ` ${v.source}` : ''}${v.caller ? `, called from ? ${v.caller} (on its stack)` : ''} (no console output for ${silentSec} s)${v.stackScan?.length ? `; on its stack: ${v.stackScan.map((x) => `? ${x}`).join(' ')}` : ''}` })),
   };
 }
 

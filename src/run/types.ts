@@ -22,6 +22,8 @@ export interface VcpuState {
   interruptsOn?: boolean;   // RFLAGS.IF, when QEMU's registers showed it
   halted?: boolean;         // in hlt (idle)
   hostCpuMs?: number;       // host CPU time its QEMU thread had used when sampled (a sample of a vCPU that did not run says nothing)
+  caller?: string | null;   // for a vCPU in a library leaf (_find_first_zero_bit, memset): the first other kernel function found on its stack
+  stackScan?: string[];     // kernel text addresses found on top of its stack at the inspection, nearest first (a scan, like the kernel's `? func` lines)
 }
 
 export interface RunTimings {

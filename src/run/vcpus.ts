@@ -8,6 +8,16 @@ import type { VcpuState } from './types.ts';
  * System.map (read once per run), file:line from vmlinux only when asked
  * (the final inspection, not every sample: addr2line is slow).
  */
+/** Stack words (hex) -> text symbols from the build's System.map, null for words that are not text addresses. */
+export function wordSymbolizer(build: BuildResult | null): (words: string[]) => Promise<(string | null)[]> {
+  let map: Promise<SymbolTable | null> | null = null;
+  return async (words) => {
+    map ??= build ? loadSystemMap(build.systemMap) : Promise.resolve(null);
+    const table = await map;
+    return words.map((w) => (table && /^ffffffff/.test(w) ? symbolize(table, w) : null));
+  };
+}
+
 export function vcpuSymbolizer(build: BuildResult | null): (regs: CpuRegisters[], withSource: boolean) => Promise<VcpuState[]> {
   let map: Promise<SymbolTable | null> | null = null;
   return async (regs, withSource) => {

@@ -5,7 +5,7 @@ import { kvmStartFailure } from '../vm/qemu.ts';
 import type { RunRecord, VcpuState, WorkloadCounters } from './types.ts';
 import { ConsoleMonitor, INIT_PREFIX, HB_MARKER, DONE_MARKER } from './monitor.ts';
 import { step, initialState, type StopConfig, type WatchAction, type WatchEvent, type WatchState, type StopReason } from './stop-policy.ts';
-import { pickHangFrame } from './silent.ts';
+import { pickHangFrame, isLibraryLeaf, callerFromStack, funcOf } from './silent.ts';
 
 /**
  * Boot once and watch until the guest ends, is ended after a detection, or
@@ -31,7 +31,13 @@ export interface WatchDeps {
   artifactBytes: () => Promise<number>;
   /** Registers -> symbols (and file:line when `withSource` and vmlinux has debug info). */
   symbolize: (regs: CpuRegisters[], withSource: boolean) => Promise<VcpuState[]>;
+  /** Stack words -> text symbols (null: not a text address); without it no stack is read. */
+  symbolizeWords?: (words: string[]) => Promise<(string | null)[]>;
 }
+
+/** Words read from the top of each vCPU's stack at the inspection, and text addresses kept of them. */
+export const STACK_WORDS = 32;
+export const STACK_SCAN_KEEP = 8;
 
 /** What the live progress line shows (progress.ts). */
 export interface WatchProgress {
@@ -122,6 +128,25 @@ export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootO
     inp.onProgress({ phase, uptimeMs: clock.now() - start, heartbeats: s.counters?.heartbeats ?? 0, counters: s.counters, lastKernelLine });
   };
 
+  /**
+   * What each vCPU's stack holds at the inspection: the text addresses
+   * on top of it (nearest first) and, for a vCPU in a library leaf, the
+   * caller found there. Read before the NMI, which moves every stack.
+   */
+  const readStacks = async (regs: CpuRegisters[]): Promise<Map<number, Pick<VcpuState, 'stackScan' | 'caller'>>> => {
+    const out = new Map<number, Pick<VcpuState, 'stackScan' | 'caller'>>();
+    if (!deps.symbolizeWords) return out;
+    for (const r of await deps.symbolize(regs, false)) {
+      const words = await vm.stack(r.cpu, STACK_WORDS);
+      if (!words) continue;
+      const syms = await deps.symbolizeWords(words);
+      const leaf = funcOf(r.symbol);
+      const caller = leaf && isLibraryLeaf(leaf) ? callerFromStack(leaf, syms) : null;
+      out.set(r.cpu, { stackScan: syms.filter((x): x is string => x !== null).slice(0, STACK_SCAN_KEEP), ...(caller ? { caller } : {}) });
+    }
+    return out;
+  };
+
   /** Carry out one action; its answer (if any) is fed back at once. */
   const act = async (a: WatchAction): Promise<boolean> => {
     switch (a.type) {
@@ -141,11 +166,13 @@ export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootO
       case 'inspect': {
         // Where every vCPU is (with file:line when there is debug info), then an NMI so the kernel
         // can print its own backtraces (unknown_nmi_panic=1 makes that a panic with the trace dump).
-        // The NMI goes in right after the read; file:line (addr2line over vmlinux) is looked up after it.
+        // The NMI goes in right after the read (and a look at every vCPU's stack: the NMI
+        // moves them); file:line (addr2line) is looked up after it.
         const regs = await vm.registers();
         const silentMs = clock.now() - mon.state.lastOutputMs;
+        const stacks = regs ? await readStacks(regs) : new Map<number, Pick<VcpuState, 'stackScan' | 'caller'>>();
         if (regs || a.vcpus) await vm.injectNmi();
-        const v = regs ? await deps.symbolize(regs, true) : null;
+        const v = regs ? (await deps.symbolize(regs, true)).map((x) => ({ ...x, ...stacks.get(x.cpu) })) : null;
         vcpus = v ?? a.vcpus;
         // A kernel that reported by itself titles the run; only a silent one is titled by its vCPUs.
         silentHang = vcpus && mon.state.firstDetection === null ? pickHangFrame(vcpus, Math.round(silentMs / 1000)) : null;

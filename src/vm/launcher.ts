@@ -1,6 +1,6 @@
 import { startQemu, type QemuProcess } from './qemu.ts';
 import { startVng } from './vng-process.ts';
-import { Qmp, parseRegisters, type CpuRegisters } from './qmp.ts';
+import { Qmp, parseRegisters, parseMemoryDump, type CpuRegisters } from './qmp.ts';
 import type { BootPath } from './qemu-args.ts';
 import { threadCpuMs, vcpuThreadIds } from './threads.ts';
 
@@ -32,6 +32,11 @@ export interface VmInstance {
    * not answer.
    */
   registers(): Promise<CpuRegisters[] | null>;
+  /**
+   * `words` 64-bit words from the top of one vCPU's stack (HMP `x/Ngx $sp`
+   * on that CPU), hex without 0x; null when QMP does not answer.
+   */
+  stack(cpu: number, words: number): Promise<string[] | null>;
   /** Inject an NMI into every vCPU; false when QMP does not answer. */
   injectNmi(): Promise<boolean>;
   /** Ask QEMU to quit over QMP; false when it could not be asked. */
@@ -93,6 +98,11 @@ function withQmp(p: QemuProcess, qmpSocket: string): VmInstance {
     isRunning: p.isRunning,
     kill: p.kill,
     registers,
+    stack: (cpu, words) => ask(async (q) => {
+      const r = await q.execute('human-monitor-command', { 'command-line': `x/${words}gx $sp`, 'cpu-index': cpu });
+      if (r.error) throw new Error(JSON.stringify(r.error));
+      return parseMemoryDump(String(r.return ?? ''));
+    }, 3000, null),
     injectNmi: () => ask(async (q) => {
       const r = await q.execute('inject-nmi');
       if (r.error && /closed|timeout/i.test(JSON.stringify(r.error))) throw new Error('QMP gone');

@@ -130,3 +130,14 @@ export function parseRegisters(text: string): CpuRegisters[] {
   }
   return out;
 }
+
+/** HMP `x/Ngx` output ("ffff88800a0cfe58: 0xffffffff81275fcc 0x0000000000000000") -> the words, hex without 0x. */
+export function parseMemoryDump(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*[0-9a-fA-F]+:\s*(.*)$/.exec(line);
+    if (!m) continue;
+    for (const w of m[1].trim().split(/\s+/)) if (/^0x[0-9a-fA-F]+$/.test(w)) out.push(w.slice(2).toLowerCase().padStart(16, '0'));
+  }
+  return out;
+}

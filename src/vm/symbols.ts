@@ -12,16 +12,29 @@ import { dirname, join, normalize, relative } from 'node:path';
 export interface SymbolTable {
   addrs: bigint[];
   names: string[];
+  /** Where each text symbol ends: the next symbol of any kind in System.map (text, data, bss). */
+  ends?: (bigint | null)[];
 }
 
 export function parseSystemMap(text: string): SymbolTable {
-  const rows: [bigint, string][] = [];
+  const all: [bigint, string, boolean][] = [];
   for (const line of text.split('\n')) {
-    const m = /^([0-9a-fA-F]+) ([tTwW]) (\S+)/.exec(line);
-    if (m) rows.push([BigInt('0x' + m[1]), m[3]]);
+    const m = /^([0-9a-fA-F]+) ([a-zA-Z]) (\S+)/.exec(line);
+    if (m) all.push([BigInt('0x' + m[1]), m[3], /^[tTwW]$/.test(m[2])]);
   }
-  rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return { addrs: rows.map((r) => r[0]), names: rows.map((r) => r[1]) };
+  all.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const addrs: bigint[] = [];
+  const names: string[] = [];
+  const ends: (bigint | null)[] = [];
+  for (let i = 0; i < all.length; i++) {
+    if (!all[i][2]) continue;
+    let j = i + 1;
+    while (j < all.length && all[j][0] === all[i][0]) j++;
+    addrs.push(all[i][0]);
+    names.push(all[i][1]);
+    ends.push(j < all.length ? all[j][0] : null);
+  }
+  return { addrs, names, ends };
 }
 
 /** name -> address of its first text symbol of that name (report stacks name functions). */
@@ -53,7 +66,8 @@ export function symbolize(t: SymbolTable, addrHex: string): string | null {
     else hi = mid - 1;
   }
   const off = a - t.addrs[lo];
-  const next = t.addrs.slice(lo + 1).find((x) => x > t.addrs[lo]);
+  // The symbol's end: the next symbol of any kind (an address past the last function before the data is not text).
+  const next = t.ends?.[lo] ?? t.addrs.slice(lo + 1).find((x) => x > t.addrs[lo]);
   const size = next !== undefined ? next - t.addrs[lo] : null;
   if (size !== null && off >= size) return null;
   if (off > 0x100000n) return null;

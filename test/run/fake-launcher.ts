@@ -59,6 +59,8 @@ export interface FakeGuest {
   exit?: Partial<VmExit>;
   /** vCPU registers at a time (QMP `info registers -a`); null: QMP does not answer. */
   registers?: (nowMs: number) => CpuRegisters[] | null;
+  /** Words on top of a vCPU's stack (hex); absent: QMP does not answer. */
+  stack?: (cpu: number) => string[] | null;
   /** What the kernel prints after an NMI (relative times), and whether it then exits (a panic with panic=-1). */
   afterNmi?: { lines: TimedLine[]; exitAfterMs?: number };
   /** QEMU does not act on QMP quit (only SIGKILL ends it). */
@@ -72,7 +74,7 @@ export class FakeVm implements VmInstance {
   private queue: TimedLine[];
   private exitAt: number | undefined;
   private exitInfo: VmExit;
-  readonly calls: { at: number; what: 'registers' | 'nmi' | 'quit' | 'kill' }[] = [];
+  readonly calls: { at: number; what: 'registers' | 'stack' | 'nmi' | 'quit' | 'kill' }[] = [];
 
   constructor(private guest: FakeGuest, private clock: FakeClock, private onLine: (line: string) => void) {
     this.exited = new Promise((r) => (this.resolveExit = r));
@@ -104,6 +106,10 @@ export class FakeVm implements VmInstance {
   registers = async () => {
     this.calls.push({ at: this.clock.t, what: 'registers' });
     return this.running ? this.guest.registers?.(this.clock.t) ?? null : null;
+  };
+  stack = async (cpu: number) => {
+    this.calls.push({ at: this.clock.t, what: 'stack' });
+    return this.running ? this.guest.stack?.(cpu) ?? null : null;
   };
   injectNmi = async () => {
     this.calls.push({ at: this.clock.t, what: 'nmi' });

@@ -28,7 +28,10 @@ const SYMBOLS = new Map<string, string>([
   ['ffffffff81000400', 'mm_get_cid+0x13/0x2a'],
   ['ffffffff81000500', 'default_idle+0x9/0x20'],
   ['ffffffff81000600', 'clear_page_erms+0x7/0x10'],
+  ['ffffffff81000700', '_find_first_zero_bit+0x1b/0x31'],
+  ['ffffffff81000800', 'mm_get_cid+0x1c/0x2a'],
 ]);
+const symbolizeWords = async (words: string[]) => words.map((w) => SYMBOLS.get(w) ?? null);
 const symbolize = async (regs: CpuRegisters[]): Promise<VcpuState[]> =>
   regs.map((r) => ({ cpu: r.cpu, rip: r.rip, symbol: SYMBOLS.get(r.rip) ?? null, ...(r.interruptsOn !== undefined ? { interruptsOn: r.interruptsOn } : {}), ...(r.halted !== undefined ? { halted: r.halted } : {}), ...(r.hostCpuMs !== undefined ? { hostCpuMs: r.hostCpuMs } : {}) }));
 
@@ -48,7 +51,7 @@ async function replay(guest: FakeGuest, cfg: Partial<StopConfig> = {}, extra: { 
   }
   const out = await watchBoot(
     { plan: { argv: ['qemu'], append: '', accel: extra.accel ?? 'tcg', vsockCid: null }, consoleLog: '/dev/null', qmpSocket: '/nonexistent', config: { ...stopConfig(OPTS), ...cfg }, hangTimeoutSec: OPTS.hangTimeoutSec, signal: ac.signal },
-    { launcher, clock, artifactBytes: async () => 0, symbolize },
+    { launcher, clock, artifactBytes: async () => 0, symbolize, symbolizeWords },
   );
   return { out, calls: launcher.vm().calls, endMs: clock.t };
 }
@@ -92,8 +95,8 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     expect(out.stopReason).toBe('stuck');
     expect(out.detection).toMatchObject({ kind: 'silent-hang', rule: 'vcpu-samples', line: 'INFO: silent hang in mm_get_cid' });
     expect(out.silentHang?.title).toBe('INFO: silent hang in mm_get_cid');
-    // Three samples 0.5 s apart, one more read at the inspection, the NMI, quit; QEMU goes by itself.
-    expect(calls.map((c) => c.what)).toEqual(['registers', 'registers', 'registers', 'registers', 'nmi', 'quit']);
+    // Three samples 0.5 s apart, one more read at the inspection with each vCPU's stack, the NMI, quit; QEMU goes by itself.
+    expect(calls.map((c) => c.what)).toEqual(['registers', 'registers', 'registers', 'registers', 'stack', 'stack', 'stack', 'stack', 'nmi', 'quit']);
     const hb = lastHeartbeatAt(lines);
     const seen = out.detection!.atMs - hb;
     expect(seen).toBeLessThanOrEqual(3000);
@@ -126,6 +129,22 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     expect(out.hangCheck!.samples).toBeGreaterThanOrEqual(5);
     const starved = await replay({ lines, registers: () => stuckRegs().map((r) => ({ ...r, hostCpuMs: 5 })) });
     expect(starved.out.detection?.rule).not.toBe('vcpu-samples');
+  });
+
+  it('a stall whose CPU sits in a library leaf: its stack is read before the NMI and names the caller, mm_get_cid', async () => {
+    const lines = replayTimes(SILENT);
+    const regs = (): CpuRegisters[] => [{ cpu: 0, rip: 'ffffffff81000700', interruptsOn: false }, ...stuckRegs().filter((r) => r.cpu !== 0)];
+    const { out, calls } = await replay({ lines, registers: regs, stack: (cpu) => (cpu === 0 ? ['ff11000000240500', 'ffffffff81000700', 'ffffffff81000800', 'ffffffff81000100'] : null) });
+    expect(out.stopReason).toBe('stuck');
+    expect(out.silentHang?.title).toBe('INFO: silent hang in mm_get_cid');
+    expect(out.vcpus?.find((v) => v.cpu === 0)?.caller).toBe('mm_get_cid+0x1c/0x2a');
+    const what = calls.map((c) => c.what);
+    expect(what.indexOf('stack')).toBeGreaterThan(-1);
+    expect(what.indexOf('stack')).toBeLessThan(what.indexOf('nmi'));
+    // Every vCPU's stack is read once, at the inspection; the one that answered is kept, nearest address first.
+    expect(what.filter((w) => w === 'stack')).toHaveLength(4);
+    expect(out.vcpus?.find((v) => v.cpu === 0)?.stackScan).toEqual(['_find_first_zero_bit+0x1b/0x31', 'mm_get_cid+0x1c/0x2a', 'copy_process+0x1a0/0x1e00']);
+    expect(out.vcpus?.find((v) => v.cpu === 1)?.stackScan).toBeUndefined();
   });
 
   it('a stall before the first heartbeat (the workload\'s first second) is seen by the samples too', async () => {

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { decide, matches, EXIT_FOR_VERDICT, type Observed } from '../../src/verdict/verdict.ts';
 import { splitArtifacts, readArtifacts } from '../../src/run/artifacts-channel.ts';
 import { gzipSync } from 'node:zlib';
-import { pickHangFrame } from '../../src/run/silent.ts';
+import { pickHangFrame, callerFromStack, isLibraryLeaf } from '../../src/run/silent.ts';
 import type { CrashReport } from '../../src/console/types.ts';
 
 const rep = (title: string, type = 'HANG'): CrashReport => ({ title, altTitles: [], type, frame: null, corrupted: false, startLine: 0, endLine: 1, stack: [] });
@@ -67,6 +67,29 @@ describe('silent hang title', () => {
     expect(r?.type).toBe('HANG');
     expect(r?.stack).toHaveLength(3);
     expect(pickHangFrame([], 45)).toBeNull();
+  });
+
+  it('a vCPU in a library leaf is titled by the caller found on its stack (the 7.2 stall in _find_first_zero_bit under mm_get_cid)', () => {
+    const vcpus = [
+      { cpu: 0, rip: 'ffffffff81437a6a', symbol: '_find_first_zero_bit+0x1b/0x31', caller: 'mm_get_cid+0x1c/0x2a' },
+      { cpu: 1, rip: 'ffffffff816a0e13', symbol: 'queued_spin_lock_slowpath+0x27/0x23f' },
+    ];
+    const r = pickHangFrame(vcpus, 3);
+    expect(r?.title).toBe('INFO: silent hang in mm_get_cid');
+    expect(r?.stack[0].raw).toMatch(/_find_first_zero_bit\+0x1b\/0x31, called from \? mm_get_cid\+0x1c\/0x2a \(on its stack\)/);
+    // No caller found: the leaf still beats the waiting frames, and another CPU's real frame beats the leaf.
+    expect(pickHangFrame([{ ...vcpus[0], caller: null }, vcpus[1]], 3)?.title).toBe('INFO: silent hang in _find_first_zero_bit');
+    expect(pickHangFrame([{ ...vcpus[0], caller: null }, { cpu: 2, rip: 'x', symbol: 'copy_process+0x1a0/0x1e00' }], 3)?.title).toBe('INFO: silent hang in copy_process');
+    // A real function's caller is never used, even if one was recorded.
+    expect(pickHangFrame([{ cpu: 0, rip: 'x', symbol: 'mm_get_cid+0x1c/0x2a', caller: 'do_exit+0x10/0x900' }], 3)?.title).toBe('INFO: silent hang in mm_get_cid');
+  });
+
+  it('the caller on the stack: the first text address outside the leaf, other library helpers and waiting frames', () => {
+    expect(isLibraryLeaf('_find_first_zero_bit')).toBe(true);
+    expect(isLibraryLeaf('memset')).toBe(true);
+    expect(isLibraryLeaf('mm_get_cid')).toBe(false);
+    expect(callerFromStack('_find_first_zero_bit', [null, '_find_first_zero_bit+0x5/0x31', null, 'memset+0x1/0x20', 'queued_spin_lock_slowpath+0x1/0x23f', 'mm_get_cid+0x1c/0x2a', 'sched_mm_cid_fork+0x40/0x100'])).toBe('mm_get_cid+0x1c/0x2a');
+    expect(callerFromStack('_find_first_zero_bit', [null, null])).toBeNull();
   });
 });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemuArgv } from '../../src/vm/qemu-args.ts';
 import { kernelCmdline, tscKhzFromCpuinfo, hzFromConfig } from '../../src/vm/kernel-cmdline.ts';
-import { parseRegisters } from '../../src/vm/qmp.ts';
+import { parseRegisters, parseMemoryDump } from '../../src/vm/qmp.ts';
 import { parseSystemMap, symbolize } from '../../src/vm/symbols.ts';
 import { allocateCid } from '../../src/vm/cid.ts';
 
@@ -98,3 +98,25 @@ RIP=ffffffff81002010 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0
 });
 
 // vsock CIDs: test/util/lock.test.ts (they are locks).
+
+describe('HMP memory dump (a vCPU\'s stack)', () => {
+  it('reads the words of `x/Ngx $sp`, zero-padded hex without 0x', () => {
+    const text = 'ff1100003ea04de0: 0xffffffff81275fcc 0x0000000000000001\r\nff1100003ea04df0: 0xff1100000025a380 0x0\r\n';
+    expect(parseMemoryDump(text)).toEqual(['ffffffff81275fcc', '0000000000000001', 'ff1100000025a380', '0000000000000000']);
+    expect(parseMemoryDump('Invalid parameter')).toEqual([]);
+  });
+});
+
+describe('System.map symbols end where the next symbol of any kind begins', () => {
+  it('an address past the last function, in the data after it, is not text (a stack word there is not a frame)', () => {
+    const t = parseSystemMap([
+      'ffffffff81fe6000 t vsock_loopback_init',
+      'ffffffff81fe620b t vsock_loopback_exit',
+      'ffffffff81fe7000 D __per_cpu_start',
+      'ffffffff81fe8000 D irq_stack_backing_store',
+    ].join('\n'));
+    expect(symbolize(t, 'ffffffff81fe6210')).toBe('vsock_loopback_exit+0x5/0xdf5');
+    expect(symbolize(t, 'ffffffff8200ba80')).toBeNull();
+    expect(symbolize(t, 'ffffffff81fe7004')).toBeNull();
+  });
+});
