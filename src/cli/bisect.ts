@@ -176,6 +176,8 @@ async function simulateCmd(args: Args): Promise<void> {
   const e = args['evidence-rate'];
   if (e !== undefined && !(e >= 0 && e <= 1)) throw usageError(`--evidence-rate ${e}: give a value in [0, 1]`);
   if (!(args.confidence > 0 && args.confidence < 1)) throw usageError('--confidence must be between 0 and 1, e.g. 0.97');
+  const cells = rates.length * qs.length * faces.length;
+  process.stderr.write(`krepro: simulating ${cells} cells (rates x unrelated rates x faces) x ${args.trials} trials for both policies\n`);
   const res = await simulate(
     {
       rates,

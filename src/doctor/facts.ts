@@ -37,9 +37,15 @@ export function kvmFact(p: KvmProbe): Fact {
     : { name: 'kvm', ok: false, value: `not usable: ${p.reason}; runs use TCG (slower, still real)`, hint: p.hint, required: false, detail };
 }
 
-/** `freshKvm` (default true, for doctor) re-runs the KVM probe's QEMU start instead of trusting this boot's cache. */
-export async function collectFacts(cacheDir: string, opts: { freshKvm?: boolean } = {}): Promise<Fact[]> {
-  const facts: Fact[] = [];
+/**
+ * `freshKvm` (default true, for doctor) re-runs the KVM probe's QEMU start
+ * instead of trusting this boot's cache; `onFact` hears each fact as soon as
+ * it is known (doctor prints them as they come: the KVM probe alone takes a
+ * QEMU start).
+ */
+export async function collectFacts(cacheDir: string, opts: { freshKvm?: boolean; onFact?: (f: Fact) => void } = {}): Promise<Fact[]> {
+  const all: Fact[] = [];
+  const facts = { push: (f: Fact) => { all.push(f); opts.onFact?.(f); } };
   const qemu = await version('qemu-system-x86_64', ['--version']);
   facts.push({ name: 'qemu', ok: !!qemu, value: qemu ?? 'missing', hint: qemu ? undefined : 'apt-get install qemu-system-x86 (or run scripts/setup)', required: true });
   facts.push(kvmFact(await probeKvm({ fresh: opts.freshKvm ?? true })));
@@ -69,6 +75,6 @@ export async function collectFacts(cacheDir: string, opts: { freshKvm?: boolean 
   const src = await findDebianTarball();
   facts.push({ name: 'kernel-source', ok: !!src, value: src ?? 'linux-source-6.12 not installed', hint: src ? undefined : 'apt-get install linux-source-6.12 (the default tree), or pass --tree', required: false });
   facts.push({ name: 'vng', ...(await vngFact()), required: false });
-  return facts;
+  return all;
 }
 
