@@ -134,13 +134,13 @@ async function benchTrace() {
 const P72 = (f: string) => join(PROJECT_ROOT, 'patches', '7.2', f);
 /** The scenario v6.19-vfork-stall's kernel: 7.2 with the rc3 fixup walk restored, traced. */
 const bugKernel = () => buildKernel({ tree: 'debian:7.2', patches: [P72('0001-restore-rc3-fixup-walk.patch'), P72('mmcid-tracepoints.patch'), P72('mmcid-trace-walk-restored.patch')] });
-const bootKernel = () => (process.env.BENCH_BOOT_KERNEL === '7.2' ? bugKernel() : buildKernel({}));
+/** The kernel of the boot-to-init rows: the 7.2 bug kernel with BENCH_BOOT_KERNEL=7.2, else the default build (given, or built). */
+const bootKernel = async (defaultBuild?: Awaited<ReturnType<typeof buildKernel>>) => (process.env.BENCH_BOOT_KERNEL === '7.2' ? bugKernel() : defaultBuild ?? buildKernel({}));
 
 async function benchStall() {
   const n = Number(process.env.BENCH_STALL_RUNS ?? 2);
-  const P = P72;
   const bug = await bugKernel();
-  const ctl = await buildKernel({ tree: 'debian:7.2', patches: [P('mmcid-tracepoints.patch'), P('mmcid-trace-walk-userlist.patch')] });
+  const ctl = await buildKernel({ tree: 'debian:7.2', patches: [P72('mmcid-tracepoints.patch'), P72('mmcid-trace-walk-userlist.patch')] });
   const results = await mkdtemp(join(tmpdir(), 'bench-stall-'));
   type Acc = { stallSec: number[]; afterSec: number[]; missed: number; workloadMin: number; runs: number; reproduced: number };
   const per: Record<string, Acc> = {};
@@ -198,7 +198,7 @@ if (process.env.BENCH_ONLY === 'boot') {
   await benchHelpers();
   const b = await benchBuild();
   if (process.env.BENCH_SKIP_VM !== '1') {
-    await benchBoot(process.env.BENCH_BOOT_KERNEL === '7.2' ? await bugKernel() : b);
+    await benchBoot(await bootKernel(b));
     await benchRun(b);
     await benchTrace();
     if (process.env.BENCH_SKIP_STALL !== '1') await benchStall();

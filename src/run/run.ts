@@ -24,7 +24,7 @@ import { acquireKernel } from './kernel.ts';
 import { collectTrace } from './trace-file.ts';
 import { watchBoot, realClock, type BootOutcome } from './watch.ts';
 import { stopConfig } from './stop-policy.ts';
-import { vcpuSymbolizer, wordSymbolizer } from './vcpus.ts';
+import { vcpuSymbolizers } from './vcpus.ts';
 import { collectProvenance } from './provenance.ts';
 import { RUN_DEFAULTS } from './options.ts';
 
@@ -212,7 +212,7 @@ async function bootOnce(o: RunOptions, plan: RunPlan, runDir: string, sockDir: s
   await rm(join(sockDir, 'qmp.sock'), { force: true });
   const out = await watchBoot(
     { plan, consoleLog, qmpSocket: join(sockDir, 'qmp.sock'), config: stopConfig(o), hangTimeoutSec: o.hangTimeoutSec, onLine: o.onLine, onProgress: o.onProgress ? (p) => o.onProgress!({ stage: 'vm', ...p }) : undefined, signal: o.signal },
-    { launcher: launcherFor(o.backend), clock: realClock, artifactBytes: () => stat(artifacts).then((x) => x.size, () => 0), symbolize: vcpuSymbolizer(build), symbolizeWords: wordSymbolizer(build) },
+    { launcher: launcherFor(o.backend), clock: realClock, artifactBytes: () => stat(artifacts).then((x) => x.size, () => 0), ...vcpuSymbolizers(build) },
   );
   await writeFile(join(runDir, 'qemu-stderr.txt'), out.stderr).catch(() => {});
   return out;

@@ -12,8 +12,8 @@ import { dirname, join, normalize, relative } from 'node:path';
 export interface SymbolTable {
   addrs: bigint[];
   names: string[];
-  /** Where each text symbol ends: the next symbol of any kind in System.map (text, data, bss). */
-  ends?: (bigint | null)[];
+  /** Where each text symbol ends: the next symbol of any kind in System.map (text, data, bss); null for the last. */
+  ends: (bigint | null)[];
 }
 
 export function parseSystemMap(text: string): SymbolTable {
@@ -67,8 +67,8 @@ export function symbolize(t: SymbolTable, addrHex: string): string | null {
   }
   const off = a - t.addrs[lo];
   // The symbol's end: the next symbol of any kind (an address past the last function before the data is not text).
-  const next = t.ends?.[lo] ?? t.addrs.slice(lo + 1).find((x) => x > t.addrs[lo]);
-  const size = next !== undefined ? next - t.addrs[lo] : null;
+  const next = t.ends[lo];
+  const size = next !== null ? next - t.addrs[lo] : null;
   if (size !== null && off >= size) return null;
   if (off > 0x100000n) return null;
   return `${t.names[lo]}+0x${off.toString(16)}${size !== null ? `/0x${size.toString(16)}` : ''}`;
