@@ -108,6 +108,7 @@ const cmd: CommandModule = {
             graceSec: ro.graceSec,
             traceEvents: ro.traceEvents,
             traceBufferKb: ro.traceBufferKb,
+            oopsBufferKb: ro.oopsBufferKb,
             backend: ro.backend,
             scenario: ro.scenario,
           },

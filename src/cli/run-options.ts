@@ -37,12 +37,13 @@ export function runOptions<T>(y: Argv<T>) {
     .option('grace', { type: 'string', defaultDescription: '10', describe: 'time to keep reading after the first report: 10, 10s' })
     .option('trace', { type: 'string', array: true, describe: 'trace events to enable in the guest (e.g. mmcid:* sched:sched_switch)' })
     .option('trace-buffer', { type: 'string', describe: 'trace buffer per CPU: 4M, 512K, or a number of KB' })
+    .option('oops-buffer', { type: 'string', defaultDescription: '16K', describe: 'per CPU, the trace a panic dumps to the console (a small instance with the same events); 0: dump the whole trace buffer' })
     .option('results', { type: 'string', describe: 'results dir (default: results/ in the krepro checkout, or $KREPRO_RESULTS)' })
     .option('backend', { choices: ['qemu', 'vng'] as const, default: 'qemu' as const, describe: 'boot with QEMU directly, or through virtme-ng' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'echo the console' });
 }
 
-type RunArgs = Record<string, unknown> & { kernel?: string; cpus: unknown; memory: unknown; duration: unknown; threads?: unknown; accel: 'auto' | 'kvm' | 'tcg'; boot?: 'legacy' | 'fast' | 'pvh'; append?: string | string[]; signature?: string; title?: string; 'self-test'?: RunOptions['selfTest']; 'hang-timeout': unknown; 'boot-timeout': unknown; grace: unknown; trace?: string[]; 'trace-buffer'?: unknown; results?: string; backend: 'qemu' | 'vng' };
+type RunArgs = Record<string, unknown> & { kernel?: string; cpus: unknown; memory: unknown; duration: unknown; threads?: unknown; accel: 'auto' | 'kvm' | 'tcg'; boot?: 'legacy' | 'fast' | 'pvh'; append?: string | string[]; signature?: string; title?: string; 'self-test'?: RunOptions['selfTest']; 'hang-timeout': unknown; 'boot-timeout': unknown; grace: unknown; trace?: string[]; 'trace-buffer'?: unknown; 'oops-buffer'?: unknown; results?: string; backend: 'qemu' | 'vng' };
 
 /** A whole number of seconds (the run's timers are in seconds). */
 function seconds(flag: string, v: unknown): number {
@@ -104,6 +105,7 @@ export function toRunOptions(a: RunArgs): Partial<RunOptions> {
     graceSec: a.grace === undefined ? undefined : parseDuration('grace', a.grace),
     traceEvents: traceEvents?.length ? traceEvents : null,
     traceBufferKb: a['trace-buffer'] === undefined ? undefined : parseSize('trace-buffer', a['trace-buffer'], 'KB'),
+    oopsBufferKb: a['oops-buffer'] === undefined ? undefined : parseSize('oops-buffer', a['oops-buffer'], 'KB'),
     resultsDir: a.results,
     backend: a.backend,
     scenario: scenarioOf(a),

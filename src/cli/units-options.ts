@@ -4,5 +4,5 @@
  * user's text. yargs sees them as strings; a scenario or a config file may
  * give them as numbers (see optionSpec in scenario.ts).
  */
-export const UNIT_OPTIONS: ReadonlySet<string> = new Set(['cpus', 'memory', 'duration', 'threads', 'hang-timeout', 'boot-timeout', 'grace', 'trace-buffer', 'jobs', 'count', 'until', 'max-runs', 'build-cost', 'run-cost']);
+export const UNIT_OPTIONS: ReadonlySet<string> = new Set(['cpus', 'memory', 'duration', 'threads', 'hang-timeout', 'boot-timeout', 'grace', 'trace-buffer', 'oops-buffer', 'jobs', 'count', 'until', 'max-runs', 'build-cost', 'run-cost']);
 

@@ -16,8 +16,19 @@ export interface GuestParams {
   selfTest?: SelfTest | null;        // load test_lockup instead of running the workload
   traceEvents?: string[] | null;     // set_event syntax: "mmcid:*", "sched:sched_switch"
   traceBufferKb?: number | null;
+  oopsBufferKb?: number | null;      // per-CPU size of the instance a panic dumps (0: the whole buffer); traced runs only
   workload?: WorkloadSpec | null;    // the workload's mode and knobs (krepro.workload=)
 }
+
+/**
+ * Per-CPU size (KB) of the small trace instance (same events) that a panic
+ * dumps to the console (guest/init, krepro.oopsbuf). The dump goes through
+ * printk and, from the NMI of a silent hang, only its last ~128 KB survive
+ * in the log buffer (CONFIG_LOG_BUF_SHIFT=17) before the console sees any
+ * of it; a larger instance only costs dump time. Sized from measured 7.2
+ * stall dumps (README "Traced silent hangs").
+ */
+export const OOPS_TRACE_KB = 16;
 
 /**
  * The workload's mode and knobs, `--workload mode=cells,cells=4,cell-threads=6,linger-us=2000,pressure=0`
@@ -107,6 +118,11 @@ export function guestCmdline(p: GuestParams): string[] {
   if (events.length) out.push(`krepro.trace=${events.join(',')}`);
   if (p.workload && (p.workload.mode !== 'wave' || Object.keys(p.workload).length > 1)) out.push(`krepro.workload=${workloadSpecText(p.workload)}`);
   if (p.traceBufferKb != null) out.push(`krepro.tracebuf=${positiveInt('trace buffer size (KB)', p.traceBufferKb, 4 * 1024 * 1024)}`);
+  if (events.length) {
+    const kb = p.oopsBufferKb ?? OOPS_TRACE_KB;
+    if (!Number.isInteger(kb) || kb < 0 || kb > 1024 * 1024) throw usageError(`--oops-buffer ${kb}: give 0 (dump the whole trace buffer) or a size up to 1G, e.g. 16K`);
+    out.push(`krepro.oopsbuf=${kb}`);
+  }
   return out;
 }
 
@@ -118,6 +134,7 @@ export function guestParamsOf(o: {
   selfTest?: SelfTest | null;
   traceEvents?: string[] | null;
   traceBufferKb?: number | null;
+  oopsBufferKb?: number | null;
 }): GuestParams {
   return {
     durationSec: o.durationSec,
@@ -126,5 +143,6 @@ export function guestParamsOf(o: {
     selfTest: o.selfTest ?? null,
     traceEvents: o.traceEvents ?? null,
     traceBufferKb: o.traceBufferKb ?? null,
+    oopsBufferKb: o.oopsBufferKb ?? null,
   };
 }

@@ -32,6 +32,7 @@ export interface RunOptions {
   graceSec: number;              // keep reading after first detection
   traceEvents?: string[] | null; // tracefs events to enable, null = profile default
   traceBufferKb?: number;
+  oopsBufferKb?: number;         // per-CPU KB of the trace instance a panic dumps, 0: the whole buffer (guest-cmdline.ts)
   resultsDir: string;            // parent of the run dir
   runDir?: string;               // exact run dir (loops give one per run)
   backend: 'qemu' | 'vng';

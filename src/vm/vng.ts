@@ -181,6 +181,7 @@ export interface VngRunInput {
   append?: string;
   traceEvents?: string[] | null;
   traceBufferKb?: number;
+  oopsBufferKb?: number;
   signal?: AbortSignal;
 }
 

@@ -22,7 +22,12 @@ describe('guestCmdline', () => {
       'krepro.port=1024',
       'krepro.trace=mmcid:*,sched:sched_switch',
       'krepro.tracebuf=4096',
+      'krepro.oopsbuf=16',
     ]);
+    // the panic's dump: a small instance by default, the whole buffer on 0, nothing without tracing
+    expect(guestCmdline({ traceEvents: ['mmcid:*'], oopsBufferKb: 0 })).toEqual(['krepro.trace=mmcid:*', 'krepro.oopsbuf=0']);
+    expect(guestCmdline({ traceEvents: ['mmcid:*'], oopsBufferKb: 64 })).toEqual(['krepro.trace=mmcid:*', 'krepro.oopsbuf=64']);
+    expect(guestCmdline({ oopsBufferKb: 64 })).toEqual([]);
     expect(guestCmdline({ durationSec: 30, selfTest: 'rcu-stall', vsock: false })).toEqual([
       'krepro.duration=30',
       'krepro.vsock=0',
@@ -37,6 +42,7 @@ describe('guestCmdline', () => {
     expect(() => guestCmdline({ traceEvents: ['sched:sched_switch extra'] })).toThrow(/bad trace event/);
     expect(() => guestCmdline({ traceEvents: ['a,b'] })).toThrow(/bad trace event/);
     expect(() => guestCmdline({ selfTest: 'panic' as never })).toThrow(/unknown self-test/);
+    expect(() => guestCmdline({ traceEvents: ['mmcid:*'], oopsBufferKb: 1.5 })).toThrow(/--oops-buffer/);
   });
 });
 
