@@ -22,6 +22,19 @@ import type { BootPath } from './qemu-args.ts';
  *                               panic/oops: trace.txt is cut from there
  * - unknown_nmi_panic=1         an NMI injected through QMP on a silent hang
  *                               makes the kernel panic (and dump) too
+ * - crash_kexec_post_notifiers  the panic stops the other CPUs with an NMI
+ *                               (crash_smp_send_stop(), CONFIG_CRASH_DUMP in
+ *                               kconfigs/detectors.config) rather than an IPI
+ *                               that stalled CPUs, interrupts off, cannot
+ *                               take: that path waits 1 s of udelay(1) loops,
+ *                               ~2.9 s under TCG, on every stall. No crash
+ *                               kernel is loaded, so kexec does nothing.
+ * - log_buf_len=1M              a panic from the NMI of a silent hang only
+ *                               stores printk records until its end, so the
+ *                               backtraces and the trace dump must fit the log
+ *                               buffer at once; the default 128 KB
+ *                               (CONFIG_LOG_BUF_SHIFT=17) lost the panic and
+ *                               the dump's header under a 16 KB/CPU dump
  * - nokaslr                     addresses match System.map
  * - TCG only: highres=off and lpj=<host TSC kHz * 1000 / HZ>. Under TCG the
  *   delay loop calibrates to random values, and an `hrtimer: interrupt took`
@@ -57,6 +70,8 @@ export function kernelCmdline(i: CmdlineInput): string {
     'hung_task_panic=1',
     'ftrace_dump_on_oops',
     'unknown_nmi_panic=1',
+    'crash_kexec_post_notifiers',
+    'log_buf_len=1M',
     'nokaslr',
   ];
   if (i.selfTest) items.push(...selfTestThresholds(i.selfTest));
