@@ -171,11 +171,15 @@ export async function watchBoot(inp: WatchInput, deps: WatchDeps): Promise<BootO
         const regs = await vm.registers();
         const silentMs = clock.now() - mon.state.lastOutputMs;
         const stacks = regs ? await readStacks(regs) : new Map<number, Pick<VcpuState, 'stackScan' | 'caller'>>();
+        // Whether the kernel reported by itself is decided here, before the NMI: the panic it
+        // provokes can reach the console while the RIPs are symbolized (0.3 s after the NMI on the
+        // 7.2 stall, whose panic stops the other CPUs with an NMI and dumps a small trace instance).
+        const kernelReported = mon.state.firstDetection !== null;
         if (regs || a.vcpus) await vm.injectNmi();
         const v = regs ? (await deps.symbolize(regs, true)).map((x) => ({ ...x, ...stacks.get(x.cpu) })) : null;
         vcpus = v ?? a.vcpus;
         // A kernel that reported by itself titles the run; only a silent one is titled by its vCPUs.
-        silentHang = vcpus && mon.state.firstDetection === null ? pickHangFrame(vcpus, Math.round(silentMs / 1000)) : null;
+        silentHang = vcpus && !kernelReported ? pickHangFrame(vcpus, Math.round(silentMs / 1000)) : null;
         return act(feed({ type: 'inspected', vcpus }));
       }
     }

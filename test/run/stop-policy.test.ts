@@ -37,7 +37,7 @@ const symbolize = async (regs: CpuRegisters[]): Promise<VcpuState[]> =>
 
 const OPTS = { bootTimeoutSec: 120, hangTimeoutSec: 45, graceSec: 10, durationSec: 60 };
 
-async function replay(guest: FakeGuest, cfg: Partial<StopConfig> = {}, extra: { abortAtMs?: number; accel?: 'kvm' | 'tcg' } = {}): Promise<{ out: BootOutcome; calls: { at: number; what: string }[]; endMs: number }> {
+async function replay(guest: FakeGuest, cfg: Partial<StopConfig> = {}, extra: { abortAtMs?: number; accel?: 'kvm' | 'tcg'; symbolizeMs?: number } = {}): Promise<{ out: BootOutcome; calls: { at: number; what: string }[]; endMs: number }> {
   const clock = new FakeClock();
   const launcher = fakeLauncher(guest, clock);
   const ac = new AbortController();
@@ -51,7 +51,11 @@ async function replay(guest: FakeGuest, cfg: Partial<StopConfig> = {}, extra: { 
   }
   const out = await watchBoot(
     { plan: { argv: ['qemu'], append: '', accel: extra.accel ?? 'tcg', vsockCid: null }, consoleLog: '/dev/null', qmpSocket: '/nonexistent', config: { ...stopConfig(OPTS), ...cfg }, hangTimeoutSec: OPTS.hangTimeoutSec, signal: ac.signal },
-    { launcher, clock, artifactBytes: async () => 0, symbolize, symbolizeWords },
+    {
+      launcher, clock, artifactBytes: async () => 0, symbolizeWords,
+      // Symbolizing reads System.map: it takes time, during which the console goes on.
+      symbolize: extra.symbolizeMs ? async (regs) => { await clock.sleep(extra.symbolizeMs!); return symbolize(regs); } : symbolize,
+    },
   );
   return { out, calls: launcher.vm().calls, endMs: clock.t };
 }
@@ -182,6 +186,22 @@ describe('stop policy, driven by a fake launcher replaying real consoles', () =>
     const quit = calls.find((c) => c.what === 'quit')!.at;
     const nmi = calls.find((c) => c.what === 'nmi')!.at;
     expect(quit).toBeGreaterThan(nmi + 4200 + 399 * 10 + 10_000);
+  });
+
+  it('the 7.2 NMI panic reaching the console while the RIPs are symbolized: still a hang seen by the vCPU samples, titled by them, timed from the last heartbeat', async () => {
+    const lines = replayTimes(SILENT);
+    // The real panic and the start of its dump of the small trace instance (one printk timestamp:
+    // stored in NMI context, flushed at the end of panic), all within 50 ms of the NMI; QEMU exits 300 ms after it (panic=-1).
+    const panic = data('7.2-nmi-panic.console').trimEnd().split('\n').map((line, i) => ({ atMs: 20 + i / 2, line }));
+    const { out, calls } = await replay({ lines, registers: stuckRegs, afterNmi: { lines: panic, exitAfterMs: 300 } }, stopConfig({ ...OPTS, traceEvents: ['mmcid:*'] }), { symbolizeMs: 200 });
+    expect(out.stopReason).toBeNull();   // the panic ended QEMU before any stop
+    expect(out.detection).toMatchObject({ kind: 'silent-hang', rule: 'vcpu-samples', line: 'INFO: silent hang in mm_get_cid' });
+    expect(out.silentHang?.title).toBe('INFO: silent hang in mm_get_cid');
+    // QEMU went by itself: no quit
+    expect(calls.map((c) => c.what)).not.toContain('quit');
+    expect(out.exit?.byUs).toBe(false);
+    expect(out.timings?.heartbeatToExitMs).toBeLessThanOrEqual(5000);
+    expect(out.timings!.heartbeatToExitMs! - (out.detection!.atMs - out.timings!.lastHeartbeatMs!)).toBeLessThan(1000);
   });
 
   it('a guest that is only slow (heartbeats 8 s late on a loaded host) keeps moving: sampled, never a hang', async () => {
