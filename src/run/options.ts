@@ -27,7 +27,7 @@ export interface RunOptions {
   title?: string | null;         // exact title; only it counts
   selfTest?: SelfTest | null;
   hangTimeoutSec: number;        // silence => silent hang
-  fastHang?: boolean;            // vCPU sampling once the heartbeat is late (stop-policy.ts), default on unless tracing
+  fastHang?: boolean;            // vCPU sampling once the heartbeat is late (stop-policy.ts), default on
   bootTimeoutSec: number;        // no init banner => boot-failed
   graceSec: number;              // keep reading after first detection
   traceEvents?: string[] | null; // tracefs events to enable, null = profile default
@@ -63,12 +63,6 @@ export function resolveRunOptions(o: Partial<RunOptions>): RunOptions {
     resultsDir: resultsRoot(),
     ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
   } as RunOptions;
-  // A traced run wants the kernel's own stall report, whose panic dumps the
-  // trace; the fast rule would stop it seconds before the soft-lockup
-  // detector speaks, and krepro's NMI rarely makes a stalled kernel print
-  // (on the injected-leak 6.12 kernel: hang seen at 6 s, no trace; the
-  // soft lockup prints and dumps at ~20 s). --fast-hang still turns it on.
-  if (o.fastHang === undefined && o.traceEvents?.length) r.fastHang = false;
   const posInt = (name: string, v: number, max: number) => {
     if (!Number.isInteger(v) || v < 1 || v > max) throw usageError(`--${name} ${v}: give an integer from 1 to ${max}`);
   };
