@@ -63,14 +63,14 @@ export const DONE_IDLE_MS = 30_000;
  * seen about 1.2 + 1.0 s after the last heartbeat plus QMP's answers; host
  * starvation cannot pass for a spin (MIN_STUCK_RUN_MS).
  *
- * After the NMI of a stuck guest: on the 7.2 stall here the kernel's NMI
- * panic reached the console 3.8 s after the NMI (vpanic waits 1 s of
- * udelay(1) loops, slow under TCG, for the spinning CPUs to take the stop
- * IPI they cannot take) in an untraced run, and never (nothing in 6 s in
- * 4 runs, 90 s in 1: the panic CPU sat in prb_next_reserve_seq) in traced
- * runs. A plain run waits 1 s, so QEMU is gone within 5 s of the last
- * heartbeat and the title comes from the vCPU samples; a traced run waits
- * 5 s for a panic that can still print its trace dump.
+ * After the NMI of a stuck guest: on the 7.2 stall here an untraced kernel
+ * without CONFIG_CRASH_DUMP printed its panic 3.8 s after the NMI (vpanic
+ * waits 1 s of udelay(1) loops, slow under TCG, for spinning CPUs to take
+ * a stop IPI they cannot take), so a plain run waits 1 s and takes its
+ * title from the vCPU samples. A traced run waits 5 s for the panic that
+ * dumps its trace: with krepro's kconfig (NMI stop) and guest (a small
+ * dump instance) it reaches the console and ends QEMU 0.5-0.8 s after the
+ * NMI; the 5 s leave room for a kernel that stops CPUs the slow way.
  */
 export const FAST_HANG = { lateMs: 1200, sampleEveryMs: 500, samples: 3 } as const;
 export const NMI_WAIT_STUCK_MS = { plain: 1000, traced: 5000 } as const;
