@@ -23,10 +23,10 @@ export interface GuestParams {
 /**
  * Per-CPU size (KB) of the small trace instance (same events) that a panic
  * dumps to the console (guest/init, krepro.oopsbuf). The dump goes through
- * printk and, from the NMI of a silent hang, only its last ~128 KB survive
- * in the log buffer (CONFIG_LOG_BUF_SHIFT=17) before the console sees any
- * of it; a larger instance only costs dump time. Sized from measured 7.2
- * stall dumps (README "Traced silent hangs").
+ * printk and, from the NMI of a silent hang, must fit the log buffer
+ * (log_buf_len=1M, src/vm/kernel-cmdline.ts) before the console sees any of
+ * it. On the 7.2 stall 16 KB/CPU dumped 1800-2000 lines (~250 KB) that kept
+ * the missed walk in 12 of 12 runs (README "Runs").
  */
 export const OOPS_TRACE_KB = 16;
 
