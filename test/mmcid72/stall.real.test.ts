@@ -57,10 +57,12 @@ describe('Linux 7.2 from Debian with the vfork fix undone (real builds and QEMU 
     console.log('bug loop', JSON.stringify({ rate: s.rate, ci: s.ci, evidence: s.evidence, triggers: s.triggers.mean, stallAfter: s.stallAfter, titles: s.titles }));
     expect(s.valid).toBe(3);
     expect(s.reproduced).toBeGreaterThanOrEqual(1);
-    // Most stalls are silent and leave no trace (krepro's NMI often makes the
-    // kernel print nothing when every CPU spins with interrupts off), so 3
-    // runs may have none; every traced one showed the missed walk. The
-    // analyzer on a real trace of this stall is a fast test (test/trace/seed.test.ts).
+    // The NMI's panic dumps the small trace instance (guest/init): 22 of 22
+    // measured stalls kept a trace (Wilson 95% lower bound 0.85), so none in
+    // 3 has probability <= 0.15^3 = 0.003; every traced one showed the missed
+    // walk. The analyzer on a real trace of this stall is a fast test
+    // (test/trace/seed.test.ts).
+    expect(s.evidence.traced).toBeGreaterThanOrEqual(1);
     expect(s.evidence.withEvidence).toBe(s.evidence.traced);
     // Each traced run's findings against an independent reading of its raw
     // lines (test/helpers/walk-reading.ts): every miss the analyzer names is
