@@ -14,6 +14,13 @@ const UNINFORMATIVE = [
   /^queued_read_lock_slowpath/, /^queued_write_lock_slowpath/, /^pv_wait/, /^kvm_wait/,
 ];
 
+/** Functions that are a spin when a vCPU stays in them: the lock slow paths and the mm_cid allocator of the v6.19 stall. */
+export const KNOWN_SPINS = [
+  /^mm_get_cid$/, /^mm_cid_get$/, /^__mm_cid_get$/, /^__mm_cid_try_get$/,
+  /^(native_)?queued_spin_lock_slowpath$/, /^queued_(read|write)_lock_slowpath$/, /^_raw_spin_lock/, /^do_raw_spin_lock$/,
+  /^csd_lock_wait$/, /^smp_call_function_many_cond$/,
+];
+
 /**
  * Library leaves: generic helpers a stuck CPU can sit in while the loop
  * that keeps calling them is its caller (the 7.2 stall sat in
@@ -63,7 +70,12 @@ export function funcOf(symbol: string | null): string | null {
 export function pickHangFrame(vcpus: VcpuState[], silentSec: number): CrashReport | null {
   if (!vcpus.length) return null;
   const funcs = vcpus.map(frameOf);
-  const informative = funcs.find((f) => f && !UNINFORMATIVE.some((re) => re.test(f)) && !isLibraryLeaf(f));
+  const isInformative = (f: string | null): f is string => !!f && !UNINFORMATIVE.some((re) => re.test(f)) && !isLibraryLeaf(f);
+  // A CPU in a known spin is the one the others wait on; another CPU's real
+  // frame may be a wait for it (try_to_wake_up spinning on a task's on_cpu
+  // while that task's CPU spins in mm_get_cid, 1 of 12 real 7.2 stalls).
+  const spinning = funcs.find((f) => isInformative(f) && KNOWN_SPINS.some((re) => re.test(f)));
+  const informative = spinning ?? funcs.find(isInformative);
   const leaf = funcs.find((f) => f && !UNINFORMATIVE.some((re) => re.test(f)));
   const any = funcs.find((f) => f);
   const frame = informative ?? leaf ?? any ?? null;

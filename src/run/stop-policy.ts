@@ -1,6 +1,6 @@
 import type { MonitorState } from './monitor.ts';
 import type { VcpuState } from './types.ts';
-import { funcOf } from './silent.ts';
+import { funcOf, KNOWN_SPINS } from './silent.ts';
 
 /**
  * When to stop watching a guest, as a pure function of (state, event, time)
@@ -215,12 +215,6 @@ export function step(s0: WatchState, ev: WatchEvent, now: number, cfg: StopConfi
 
 /** Functions a vCPU waits in when it has nothing to do. */
 const IDLE = [/^default_idle/, /^native_safe_halt/, /^pv_native_safe_halt/, /^cpu_idle/, /^do_idle/, /^acpi_idle/, /^mwait_idle/, /^native_halt/, /^halt$/, /^cpuidle_/];
-/** Functions that are a spin when a vCPU stays in them: the lock slow paths and the mm_cid allocator of the v6.19 stall. */
-export const KNOWN_SPINS = [
-  /^mm_get_cid$/, /^mm_cid_get$/, /^__mm_cid_get$/, /^__mm_cid_try_get$/,
-  /^(native_)?queued_spin_lock_slowpath$/, /^queued_(read|write)_lock_slowpath$/, /^_raw_spin_lock/, /^do_raw_spin_lock$/,
-  /^csd_lock_wait$/, /^smp_call_function_many_cond$/,
-];
 
 export interface StuckVerdict {
   hang: boolean;

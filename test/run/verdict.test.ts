@@ -69,6 +69,18 @@ describe('silent hang title', () => {
     expect(pickHangFrame([], 45)).toBeNull();
   });
 
+  it('a vCPU in a known spin beats another CPU\'s real frame that waits for it (a real 7.2 stall: try_to_wake_up on CPU 1, mm_get_cid on CPU 2)', () => {
+    const vcpus = [
+      { cpu: 0, rip: 'a', symbol: 'queued_spin_lock_slowpath+0x27/0x23f' },
+      { cpu: 1, rip: 'b', symbol: 'try_to_wake_up+0x18c/0x27c' },
+      { cpu: 2, rip: 'c', symbol: 'mm_get_cid+0x1c/0x2a' },
+      { cpu: 3, rip: 'd', symbol: 'queued_spin_lock_slowpath+0x27/0x23f' },
+    ];
+    expect(pickHangFrame(vcpus, 3)?.title).toBe('INFO: silent hang in mm_get_cid');
+    // Without a CPU in a known spin, the first real frame still titles it.
+    expect(pickHangFrame(vcpus.filter((v) => v.cpu !== 2), 3)?.title).toBe('INFO: silent hang in try_to_wake_up');
+  });
+
   it('a vCPU in a library leaf is titled by the caller found on its stack (the 7.2 stall in _find_first_zero_bit under mm_get_cid)', () => {
     const vcpus = [
       { cpu: 0, rip: 'ffffffff81437a6a', symbol: '_find_first_zero_bit+0x1b/0x31', caller: 'mm_get_cid+0x1c/0x2a' },
