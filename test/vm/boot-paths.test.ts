@@ -72,6 +72,8 @@ describe('boot paths: kernel command line', () => {
     const fast = kernelCmdline({ ...base, boot: 'fast', selfTest: 'soft-lockup' });
     expect(fast).toContain('watchdog_thresh=5');
     expect(fast).toContain('unknown_nmi_panic=1');
+    // the panic stops CPUs by NMI and keeps its whole output (backtraces + trace dump) in the log buffer
+    expect(fast.split(' ')).toEqual(expect.arrayContaining(['crash_kexec_post_notifiers', 'log_buf_len=1M']));
     expect(fast).toContain('softlockup_panic=1');
   });
 });
