@@ -236,6 +236,8 @@ const DAMAGED_MM = /\bmm=([0-9a-f]{16})\b/;
 const DAMAGED_PARTIAL_MM = /\bmm=([0-9a-f]{4,15})\b/;
 const DAMAGED_PREFIX = /^\s*(.{1,32}?)-(\d+)\s+(\d+)/;
 const DAMAGED_TIME = /\s(\d+)us\b/;
+/** A console-dump line whose timestamp lost its digits, the rest intact. */
+const CONSOLE_NO_TIME = /^\s*(.{1,32}?)-(\d+)\s+(\d+)\S*\s+us : (mmcid_[a-z_]+): (.*)$/;
 const DAMAGED_BODY = /(?:(?:pid|cpu|cid|active|users)=[0-9a-f]+ )+mm=[0-9a-f]{16}\b|mm=[0-9a-f]{16} cid=[0-9a-f]{8}\b/;
 
 /**
@@ -260,6 +262,15 @@ function mergedMm(s: string): [string, string] | null {
 function salvage(raw: string, lineNo: number, prev: TraceLine | null): TraceEvent | null {
   if (raw.length > MAX_LINE || !(raw.includes('mm=') || raw.includes('mmcid'))) return null;
   let s = unquote(raw.endsWith('\r') ? raw.slice(0, -1) : raw);
+  // Only the timestamp lost its digits (`0d..1. us : mmcid_user_add: pid=934 users=3 mm=...`,
+  // seen in a real 7.2 stall dump): the event is whole, and the dump is in time
+  // order, so it keeps its place with the previous line's time.
+  const lostTime = CONSOLE_NO_TIME.exec(s.replace(PRINTK, ''));
+  if (lostTime && prev) {
+    const line: TraceLine = { lineNo, text: s.trim(), comm: lostTime[1].trim(), pid: Number(lostTime[2]), cpu: Number(lostTime[3]), time: prev.time, event: lostTime[4], body: lostTime[5] };
+    const ev = toEvent(line);
+    if (ev) return ev;
+  }
   // A pointer that lost digits keeps the rest in order: `?` + what is left, resolved by the replay.
   const mm = DAMAGED_MM.exec(s) ?? (s.includes('mmcid') ? DAMAGED_PARTIAL_MM.exec(s) ?? mergedMm(s) : null);
   if (!mm) return null;
