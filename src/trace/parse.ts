@@ -262,15 +262,6 @@ function mergedMm(s: string): [string, string] | null {
 function salvage(raw: string, lineNo: number, prev: TraceLine | null): TraceEvent | null {
   if (raw.length > MAX_LINE || !(raw.includes('mm=') || raw.includes('mmcid'))) return null;
   let s = unquote(raw.endsWith('\r') ? raw.slice(0, -1) : raw);
-  // Only the timestamp lost its digits (`0d..1. us : mmcid_user_add: pid=934 users=3 mm=...`,
-  // seen in a real 7.2 stall dump): the event is whole, and the dump is in time
-  // order, so it keeps its place with the previous line's time.
-  const lostTime = CONSOLE_NO_TIME.exec(s.replace(PRINTK, ''));
-  if (lostTime && prev) {
-    const line: TraceLine = { lineNo, text: s.trim(), comm: lostTime[1].trim(), pid: Number(lostTime[2]), cpu: Number(lostTime[3]), time: prev.time, event: lostTime[4], body: lostTime[5] };
-    const ev = toEvent(line);
-    if (ev) return ev;
-  }
   // A pointer that lost digits keeps the rest in order: `?` + what is left, resolved by the replay.
   const mm = DAMAGED_MM.exec(s) ?? (s.includes('mmcid') ? DAMAGED_PARTIAL_MM.exec(s) ?? mergedMm(s) : null);
   if (!mm) return null;
@@ -278,6 +269,14 @@ function salvage(raw: string, lineNo: number, prev: TraceLine | null): TraceEven
   const text = s.trim();
   const p = PRINTK.exec(s);
   if (p) s = s.slice(p[0].length);
+  // Only the timestamp lost its digits (`0d..1. us : mmcid_user_add: pid=934 users=3 mm=...`,
+  // seen in a real 7.2 stall dump): the event is whole, and the dump is in time
+  // order, so it keeps its place with the previous line's time.
+  const lostTime = prev ? CONSOLE_NO_TIME.exec(s) : null;
+  if (lostTime) {
+    const ev = toEvent({ lineNo, text, comm: lostTime[1].trim(), pid: Number(lostTime[2]), cpu: Number(lostTime[3]), time: prev!.time, event: lostTime[4], body: lostTime[5] });
+    if (ev) return ev;
+  }
   const pre = DAMAGED_PREFIX.exec(s);
   const t = DAMAGED_TIME.exec(s);
   const body = DAMAGED_BODY.exec(s)?.[0] ?? '';
