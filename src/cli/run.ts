@@ -110,7 +110,7 @@ async function dryRun(partial: Parameters<typeof resolveRunOptions>[0], json: bo
   const { readFile } = await import('node:fs/promises');
   const configText = build ? await readFile(build.config, 'utf8').catch(() => null) : null;
   const runDir = join(o.resultsDir, '<run-id>');
-  const plan = await planRun(o, { bzImage, configText }, join(cacheRoot(), 'initramfs', '<initramfs>.cpio.gz'), runDir, '<tmp>', null);
+  const plan = await planRun(o, { bzImage, configText }, join(cacheRoot(), 'initramfs', '<initramfs>.cpio'), runDir, '<tmp>', null);
   if (!json) process.stdout.write(planHeader(o, build?.key ?? null));
   if (json) {
     process.stdout.write(JSON.stringify({ commands: [plan.argv], append: plan.append, accel: plan.accel, accelReason: plan.accelReason ?? null }) + '\n');
